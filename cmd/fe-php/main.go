@@ -1,0 +1,226 @@
+// Command fe-php is a PHP application server: one binary that serves each
+// request path through the backend that fits it best (embedded libphp,
+// PHP-FPM over FastCGI, or static files), chosen by a TOML file.
+//
+//	fe-php run    [-c FILE]          serve
+//	fe-php check  [-c FILE]          validate a config, print every error
+//	fe-php routes [-c FILE] PATH...  show which rule and backend serve each path
+//	fe-php version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/fe-php/fe-php/internal/config"
+	"github.com/fe-php/fe-php/internal/router"
+	"github.com/fe-php/fe-php/internal/server"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+const defaultConfig = "fe-php.toml"
+
+const usage = `usage:
+  fe-php run    [-c FILE]          serve HTTP with the configuration in FILE
+  fe-php check  [-c FILE]          validate FILE; print every error; exit 1 if any
+  fe-php routes [-c FILE] PATH...  print the rule and backend that serve each path
+  fe-php version                   print the version
+
+FILE defaults to ./fe-php.toml.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("fe-php "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	cfgPath := fs.String("c", defaultConfig, "configuration file")
+	switch cmd {
+	case "run", "check", "routes":
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+	case "version", "-v", "--version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "fe-php: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch cmd {
+	case "run":
+		return cmdRun(*cfgPath, stderr)
+	case "check":
+		return cmdCheck(*cfgPath, stdout, stderr)
+	default:
+		return cmdRoutes(*cfgPath, fs.Args(), stdout, stderr)
+	}
+}
+
+func versionString() string {
+	rev := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = " " + s.Value[:12]
+			}
+		}
+	}
+	return fmt.Sprintf("fe-php %s%s (%s %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// printErrors prints a config error, one problem a line.
+func printErrors(w io.Writer, err error) int {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(w, e)
+		}
+		return len(errs)
+	}
+	fmt.Fprintln(w, err)
+	return 1
+}
+
+func cmdCheck(path string, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
+		n := printErrors(stderr, err)
+		fmt.Fprintf(stderr, "%s: %d error(s); the configuration is not valid\n", path, n)
+		return 1
+	}
+	// Build the backends too, as run would, without listening: this
+	// catches what only building shows (as "nginx -t" does).
+	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n%s: the configuration is not valid\n", path, err, path)
+		return 1
+	}
+	srv.Close()
+	fmt.Fprintf(stdout, "%s: configuration OK (listen %s, default backend %s, %d routing rules)\n",
+		path, cfg.Server.Listen, cfg.Backend.DefaultBackend, len(cfg.Backend.RoutingRules))
+	return 0
+}
+
+func cmdRoutes(path string, paths []string, stdout, stderr io.Writer) int {
+	if len(paths) == 0 {
+		fmt.Fprintf(stderr, "fe-php routes: name at least one request path, e.g. fe-php routes /api/users /logo.png\n")
+		return 2
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	rt, err := router.FromConfig(&cfg.Backend)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PATH\tMATCHED AS\tRULE\tPRIORITY\tBACKEND")
+	for _, raw := range paths {
+		u, err := url.Parse(raw)
+		if err != nil || u.Path == "" || u.Path[0] != '/' {
+			fmt.Fprintf(tw, "%s\t-\tnot a request path (want /...)\t-\t-\n", raw)
+			continue
+		}
+		cleaned := router.CleanPath(u.Path)
+		rule, prio, backend := "default_backend", "-", cfg.Backend.DefaultBackend
+		if i := rt.Match(cleaned); i >= 0 {
+			r := rt.Rules()[i]
+			rule = fmt.Sprintf("routing_rules[%d] %s %q", r.Index, r.Kind, r.Value)
+			prio = fmt.Sprint(r.Priority)
+			backend = r.Backend
+		} else if !cfg.Backend.EnableHybrid {
+			rule = "default_backend (enable_hybrid = false)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", raw, cleaned, rule, prio, backend)
+	}
+	tw.Flush()
+	return 0
+}
+
+func newLogger(c *config.Server, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.LogLevel)) // validated already
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func cmdRun(path string, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
+		printErrors(stderr, err)
+		fmt.Fprintf(stderr, "fe-php: not starting: fix %s (fe-php check -c %s lists every problem)\n", path, path)
+		return 1
+	}
+	log := newLogger(&cfg.Server, stderr)
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Error("not starting", slog.String("config", path), slog.Any("error", err))
+		return 1
+	}
+	defer srv.Close()
+
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		log.Error("not starting: cannot listen", slog.String("listen", cfg.Server.Listen), slog.Any("error", err))
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go reopenOnHUP(ctx, srv, log)
+	if err := srv.Serve(ctx, ln); err != nil {
+		log.Error("server error", slog.Any("error", err))
+		return 1
+	}
+	return 0
+}
+
+// reopenOnHUP reopens log files on SIGHUP, for logrotate.
+func reopenOnHUP(ctx context.Context, srv *server.Server, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := srv.ReopenLogs(); err != nil {
+				log.Error("reopening logs", slog.Any("error", err))
+			} else {
+				log.Info("logs reopened (SIGHUP)")
+			}
+		}
+	}
+}

@@ -1,0 +1,233 @@
+// Package config loads, defaults and validates fe-php's TOML configuration.
+//
+// The keys follow the fe-php specification ([php], [php.opcache], [backend],
+// [backend.connection_pool], [backend.connection_pool.circuit_breaker],
+// [backend.static_files], [[backend.routing_rules]]) plus a [server]
+// section for what every HTTP server needs. Every default lives in
+// Default; every rule a config must satisfy lives in Validate. Errors
+// name the file, the line and the key, so that a typo is never ignored.
+package config
+
+import "runtime"
+
+// Backend names, as written in default_backend and routing rules.
+const (
+	BackendEmbedded = "embedded"
+	BackendFastCGI  = "fastcgi"
+	BackendStatic   = "static"
+)
+
+// Pattern types of a routing rule.
+const (
+	PatternPrefix = "prefix"
+	PatternSuffix = "suffix"
+	PatternExact  = "exact"
+	PatternRegex  = "regex"
+)
+
+// Config is a whole fe-php configuration.
+type Config struct {
+	Server  Server  `toml:"server"`
+	PHP     PHP     `toml:"php"`
+	Backend Backend `toml:"backend"`
+
+	// File is the path the configuration was read from ("" if none).
+	// Relative paths in the file are resolved against its directory.
+	File string `toml:"-"`
+}
+
+// Server holds the HTTP listener's settings (not in the specification:
+// every production server needs them).
+type Server struct {
+	// Listen is the TCP address to serve HTTP on, "host:port".
+	Listen string `toml:"listen"`
+	// ReadHeaderTimeout bounds the time to read a request's headers.
+	ReadHeaderTimeout Duration `toml:"read_header_timeout"`
+	// ReadTimeout bounds how long one read of a request body may wait for
+	// the client (an inactivity timeout, so that large uploads work).
+	ReadTimeout Duration `toml:"read_timeout"`
+	// WriteTimeout bounds how long one write of a response may wait for
+	// the client (an inactivity timeout, like nginx's send_timeout).
+	WriteTimeout Duration `toml:"write_timeout"`
+	// IdleTimeout bounds how long a keep-alive connection waits for its
+	// next request.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// ShutdownTimeout is the grace period in-flight requests get on
+	// SIGTERM or SIGINT before their connections are closed.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// MaxHeaderBytes bounds the size of a request's headers.
+	MaxHeaderBytes Size `toml:"max_header_bytes"`
+	// MaxBodySize bounds the size of a request body (413 beyond); 0 means
+	// no limit.
+	MaxBodySize Size `toml:"max_body_size"`
+	// LogLevel is the server log's level: debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+	// LogFormat is the server log's format: text or json.
+	LogFormat string `toml:"log_format"`
+	// AccessLog configures the line-per-request log.
+	AccessLog AccessLog `toml:"access_log"`
+}
+
+// AccessLog configures the access log.
+type AccessLog struct {
+	// Output is "off", "stdout", "stderr" or a file path.
+	Output string `toml:"output"`
+	// Format is "text" or "json".
+	Format string `toml:"format"`
+}
+
+// PHP is the [php] section: how PHP is reached.
+type PHP struct {
+	// LibPHPPath is the ZTS embed libphp the embedded backend loads.
+	LibPHPPath string `toml:"libphp_path"`
+	// DocumentRoot is where PHP scripts live.
+	DocumentRoot string `toml:"document_root"`
+	// WorkerPoolSize is the number of PHP threads of the embedded backend.
+	WorkerPoolSize int `toml:"worker_pool_size"`
+	// WorkerMaxRequests recycles a PHP thread after this many requests
+	// (0: never).
+	WorkerMaxRequests int `toml:"worker_max_requests"`
+	// UseFPM enables the fastcgi backend; unset means "enabled".
+	UseFPM *bool `toml:"use_fpm"`
+	// FPMSocket is PHP-FPM's address: "host:port" or a Unix socket path.
+	FPMSocket string `toml:"fpm_socket"`
+	// Opcache configures OPcache for embedded PHP.
+	Opcache Opcache `toml:"opcache"`
+}
+
+// Opcache is the [php.opcache] section.
+type Opcache struct {
+	Enable             bool `toml:"enable"`
+	MemorySize         Size `toml:"memory_size"`
+	MaxFiles           int  `toml:"max_files"`
+	ValidateTimestamps bool `toml:"validate_timestamps"`
+}
+
+// Backend is the [backend] section: which backend serves which path.
+type Backend struct {
+	// DefaultBackend serves requests no rule matches.
+	DefaultBackend string `toml:"default_backend"`
+	// EnableHybrid routes by RoutingRules; when false every request goes
+	// to DefaultBackend.
+	EnableHybrid   bool           `toml:"enable_hybrid"`
+	ConnectionPool ConnectionPool `toml:"connection_pool"`
+	StaticFiles    StaticFiles    `toml:"static_files"`
+	RoutingRules   []Rule         `toml:"routing_rules"`
+}
+
+// ConnectionPool is the [backend.connection_pool] section (FastCGI).
+type ConnectionPool struct {
+	MaxSize            int            `toml:"max_size"`
+	MaxIdleTimeSecs    int            `toml:"max_idle_time_secs"`
+	MaxLifetimeSecs    int            `toml:"max_lifetime_secs"`
+	ConnectTimeoutSecs int            `toml:"connect_timeout_secs"`
+	CircuitBreaker     CircuitBreaker `toml:"circuit_breaker"`
+}
+
+// CircuitBreaker is the [backend.connection_pool.circuit_breaker] section.
+type CircuitBreaker struct {
+	Enable           bool `toml:"enable"`
+	FailureThreshold int  `toml:"failure_threshold"`
+	SuccessThreshold int  `toml:"success_threshold"`
+	TimeoutSeconds   int  `toml:"timeout_seconds"`
+}
+
+// StaticFiles is the [backend.static_files] section.
+type StaticFiles struct {
+	Enable bool `toml:"enable"`
+	// Root is the directory files are served from; "" means
+	// php.document_root.
+	Root string `toml:"root"`
+	// IndexFiles are tried in order for a directory request.
+	IndexFiles []string `toml:"index_files"`
+	// CacheControl, when set, is sent as the Cache-Control header.
+	CacheControl string `toml:"cache_control"`
+	// Precompressed serves "file.br" / "file.gz" siblings to clients that
+	// accept them.
+	Precompressed bool `toml:"precompressed"`
+	// AllowSymlinksOutsideRoot lets symlinks under Root point outside it.
+	AllowSymlinksOutsideRoot bool `toml:"allow_symlinks_outside_root"`
+}
+
+// Rule is one [[backend.routing_rules]] entry.
+type Rule struct {
+	Pattern  Pattern `toml:"pattern"`
+	Backend  string  `toml:"backend"`
+	Priority int     `toml:"priority"`
+}
+
+// Pattern says which request paths a rule matches.
+type Pattern struct {
+	Type  string `toml:"type"`
+	Value string `toml:"value"`
+}
+
+// Default returns the configuration used for every key a file leaves out.
+// This is the one place defaults live; docs/configuration.md lists them.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:            "127.0.0.1:8080",
+			ReadHeaderTimeout: Duration(10e9),
+			ReadTimeout:       Duration(60e9),
+			WriteTimeout:      Duration(60e9),
+			IdleTimeout:       Duration(120e9),
+			ShutdownTimeout:   Duration(30e9),
+			MaxHeaderBytes:    1 << 20,
+			MaxBodySize:       64 << 20,
+			LogLevel:          "info",
+			LogFormat:         "text",
+			AccessLog:         AccessLog{Output: "stdout", Format: "text"},
+		},
+		PHP: PHP{
+			LibPHPPath:        "/usr/local/php-zts-embed/lib/libphp.so",
+			DocumentRoot:      "/var/www/html",
+			WorkerPoolSize:    2 * runtime.NumCPU(),
+			WorkerMaxRequests: 10000,
+			FPMSocket:         "127.0.0.1:9000",
+			Opcache: Opcache{
+				Enable:             true,
+				MemorySize:         128 << 20,
+				MaxFiles:           10000,
+				ValidateTimestamps: true,
+			},
+		},
+		Backend: Backend{
+			DefaultBackend: BackendEmbedded,
+			EnableHybrid:   true,
+			ConnectionPool: ConnectionPool{
+				MaxSize:            50,
+				MaxIdleTimeSecs:    300,
+				MaxLifetimeSecs:    3600,
+				ConnectTimeoutSecs: 10,
+				CircuitBreaker: CircuitBreaker{
+					Enable:           true,
+					FailureThreshold: 10,
+					SuccessThreshold: 3,
+					TimeoutSeconds:   30,
+				},
+			},
+			StaticFiles: StaticFiles{
+				Enable:        true,
+				IndexFiles:    []string{"index.html", "index.htm", "default.html"},
+				Precompressed: true,
+			},
+		},
+	}
+}
+
+// FPMEnabled reports whether the fastcgi backend is enabled.
+func (p *PHP) FPMEnabled() bool { return p.UseFPM == nil || *p.UseFPM }
+
+// UsedBackends reports which backends some request can reach: the default
+// backend (always reachable unless a rule catches every path, which is not
+// worth proving) and every rule's backend when hybrid routing is on.
+func (c *Config) UsedBackends() map[string]bool {
+	used := map[string]bool{c.Backend.DefaultBackend: true}
+	if c.Backend.EnableHybrid {
+		for _, r := range c.Backend.RoutingRules {
+			used[r.Backend] = true
+		}
+	}
+	return used
+}

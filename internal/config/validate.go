@@ -1,0 +1,217 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// validator collects every problem, each placed at its key's line.
+type validator struct {
+	file string
+	pos  positions
+	errs Errors
+}
+
+func (v *validator) fail(key, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.file, Line: v.pos.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) oneOf(key, val string, allowed ...string) {
+	for _, a := range allowed {
+		if val == a {
+			return
+		}
+	}
+	msg := fmt.Sprintf("%q is not one of %s", val, quoteList(allowed))
+	for _, a := range allowed {
+		if editDistance(val, a) <= 2 {
+			msg += fmt.Sprintf(" (did you mean %q?)", a)
+			break
+		}
+	}
+	v.fail(key, "%s", msg)
+}
+
+func (v *validator) atLeast(key string, val, lo int) {
+	if val < lo {
+		v.fail(key, "must be at least %d, got %d", lo, val)
+	}
+}
+
+// Validate checks a configuration built in code (Load validates files).
+func (c *Config) Validate() error {
+	if errs := c.validate(c.File, nil); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func (c *Config) validate(file string, pos positions) Errors {
+	v := &validator{file: file, pos: pos}
+	c.validateServer(v)
+	c.validatePHP(v)
+	c.validateBackend(v)
+	return v.errs
+}
+
+func (c *Config) validateServer(v *validator) {
+	s := &c.Server
+	if _, port, err := net.SplitHostPort(s.Listen); err != nil {
+		v.fail("server.listen", "%q is not a host:port address (e.g. \"127.0.0.1:8080\" or \":80\")", s.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.fail("server.listen", "port %q is not a number from 0 to 65535", port)
+	}
+	if s.MaxHeaderBytes < 1024 {
+		v.fail("server.max_header_bytes", "must be at least 1K, got %d bytes", s.MaxHeaderBytes)
+	}
+	v.oneOf("server.log_level", s.LogLevel, "debug", "info", "warn", "error")
+	v.oneOf("server.log_format", s.LogFormat, "text", "json")
+	v.oneOf("server.access_log.format", s.AccessLog.Format, "text", "json")
+	if s.AccessLog.Output == "" {
+		v.fail("server.access_log.output", `must be "off", "stdout", "stderr" or a file path`)
+	}
+}
+
+func (c *Config) validatePHP(v *validator) {
+	p := &c.PHP
+	v.atLeast("php.worker_pool_size", p.WorkerPoolSize, 1)
+	v.atLeast("php.worker_max_requests", p.WorkerMaxRequests, 0)
+	if p.FPMEnabled() {
+		if err := checkFPMAddress(p.FPMSocket); err != nil {
+			v.fail("php.fpm_socket", "%v", err)
+		}
+	}
+	if p.Opcache.Enable {
+		if p.Opcache.MemorySize < 8<<20 {
+			v.fail("php.opcache.memory_size", "must be at least 8M, got %s", p.Opcache.MemorySize)
+		}
+		v.atLeast("php.opcache.max_files", p.Opcache.MaxFiles, 200)
+	}
+}
+
+// checkFPMAddress accepts "host:port" or a Unix socket path.
+func checkFPMAddress(addr string) error {
+	if strings.HasPrefix(addr, "/") {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		if n, perr := strconv.Atoi(port); perr != nil || n < 1 || n > 65535 {
+			err = fmt.Errorf("port %q is not a number from 1 to 65535", port)
+		} else if host == "" {
+			err = fmt.Errorf("host is empty")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%q is neither host:port (\"127.0.0.1:9000\") nor a Unix socket path (\"/run/php/php8.2-fpm.sock\"): %v", addr, err)
+	}
+	return nil
+}
+
+var backendNames = []string{BackendEmbedded, BackendFastCGI, BackendStatic}
+
+func (c *Config) validateBackend(v *validator) {
+	b := &c.Backend
+	v.oneOf("backend.default_backend", b.DefaultBackend, backendNames...)
+
+	cp := &b.ConnectionPool
+	v.atLeast("backend.connection_pool.max_size", cp.MaxSize, 1)
+	v.atLeast("backend.connection_pool.max_idle_time_secs", cp.MaxIdleTimeSecs, 0)
+	v.atLeast("backend.connection_pool.max_lifetime_secs", cp.MaxLifetimeSecs, 0)
+	v.atLeast("backend.connection_pool.connect_timeout_secs", cp.ConnectTimeoutSecs, 1)
+	if cb := &cp.CircuitBreaker; cb.Enable {
+		v.atLeast("backend.connection_pool.circuit_breaker.failure_threshold", cb.FailureThreshold, 1)
+		v.atLeast("backend.connection_pool.circuit_breaker.success_threshold", cb.SuccessThreshold, 1)
+		v.atLeast("backend.connection_pool.circuit_breaker.timeout_seconds", cb.TimeoutSeconds, 1)
+	}
+
+	sf := &b.StaticFiles
+	for i, name := range sf.IndexFiles {
+		if name == "" || strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, ".") {
+			v.fail(fmt.Sprintf("backend.static_files.index_files[%d]", i), "%q must be a plain file name (no slash, not a dotfile)", name)
+		}
+	}
+
+	for i, r := range b.RoutingRules {
+		key := fmt.Sprintf("backend.routing_rules[%d]", i)
+		c.validateRule(v, key, r)
+	}
+
+	used := c.UsedBackends()
+	if used[BackendStatic] {
+		switch {
+		case !sf.Enable:
+			v.fail("backend.static_files.enable", "is false, but %s routes to the static backend", c.whoUses(BackendStatic))
+		case len(sf.IndexFiles) == 0 && b.DefaultBackend == BackendStatic:
+			v.fail("backend.static_files.index_files", "is empty, but the static default backend needs an index file to fall back to")
+		default:
+			if st, err := os.Stat(sf.Root); err != nil {
+				v.fail("backend.static_files.root", "static root %s: %v", sf.Root, pathErr(err))
+			} else if !st.IsDir() {
+				v.fail("backend.static_files.root", "static root %s is not a directory", sf.Root)
+			}
+		}
+	}
+	if used[BackendFastCGI] && !c.PHP.FPMEnabled() {
+		v.fail("php.use_fpm", "is false, but %s routes to the fastcgi backend", c.whoUses(BackendFastCGI))
+	}
+}
+
+func (c *Config) validateRule(v *validator, key string, r Rule) {
+	p := r.Pattern
+	switch p.Type {
+	case PatternPrefix, PatternExact:
+		if !strings.HasPrefix(p.Value, "/") {
+			v.fail(key+".pattern.value", "%s pattern %q can never match: request paths start with \"/\"", p.Type, p.Value)
+		}
+	case PatternSuffix:
+		if p.Value == "" {
+			v.fail(key+".pattern.value", "suffix pattern is empty")
+		}
+	case PatternRegex:
+		if _, err := regexp.Compile(p.Value); err != nil {
+			v.fail(key+".pattern.value", "regex does not compile: %v", err)
+		}
+	case "":
+		v.fail(key+".pattern.type", "missing: want one of %s", quoteList([]string{PatternPrefix, PatternSuffix, PatternExact, PatternRegex}))
+	default:
+		v.oneOf(key+".pattern.type", p.Type, PatternPrefix, PatternSuffix, PatternExact, PatternRegex)
+	}
+	if r.Backend == "" {
+		v.fail(key+".backend", "missing: want one of %s", quoteList(backendNames))
+	} else {
+		v.oneOf(key+".backend", r.Backend, backendNames...)
+	}
+}
+
+// whoUses names what routes to backend, for error messages.
+func (c *Config) whoUses(backend string) string {
+	if c.Backend.DefaultBackend == backend {
+		return "backend.default_backend"
+	}
+	for i, r := range c.Backend.RoutingRules {
+		if r.Backend == backend {
+			return fmt.Sprintf("backend.routing_rules[%d]", i)
+		}
+	}
+	return "a rule"
+}
+
+func pathErr(err error) string {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+func quoteList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
+}

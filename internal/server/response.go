@@ -1,0 +1,160 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// responseWriter records the status and byte count for the access log,
+// and extends the connection's write deadline as the response progresses,
+// so that server.write_timeout bounds each stall, not the whole response.
+// It keeps the fast paths of the writer it wraps: io.ReaderFrom (sendfile)
+// and http.Flusher, and unwraps for http.ResponseController.
+type responseWriter struct {
+	http.ResponseWriter
+	srv         *Server
+	code        int
+	wroteHeader bool
+	bytes       int64
+	extendedAt  time.Time // when the write deadline was last set
+}
+
+var responseWriters = sync.Pool{New: func() any { return new(responseWriter) }}
+
+func newResponseWriter(w http.ResponseWriter, s *Server, start time.Time) *responseWriter {
+	rw := responseWriters.Get().(*responseWriter)
+	*rw = responseWriter{ResponseWriter: w, srv: s, extendedAt: start}
+	return rw
+}
+
+func putResponseWriter(rw *responseWriter) {
+	*rw = responseWriter{}
+	responseWriters.Put(rw)
+}
+
+// status is the response's status code (200 if the backend wrote nothing).
+func (rw *responseWriter) status() int {
+	if rw.code == 0 {
+		return http.StatusOK
+	}
+	return rw.code
+}
+
+func (rw *responseWriter) WriteHeader(code int) {
+	if !rw.wroteHeader && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		rw.code, rw.wroteHeader = code, true
+	}
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *responseWriter) Write(p []byte) (int, error) {
+	rw.wroteHeader = true
+	rw.extendWriteDeadline()
+	n, err := rw.ResponseWriter.Write(p)
+	rw.bytes += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps sendfile(2) for files: net/http's writer uses it when
+// the source is an *os.File.
+func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	rw.wroteHeader = true
+	rw.extendWriteDeadline()
+	var n int64
+	var err error
+	if rf, ok := rw.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{rw.ResponseWriter}, src)
+	}
+	rw.bytes += n
+	return n, err
+}
+
+type writerOnly struct{ io.Writer }
+
+func (rw *responseWriter) Flush() {
+	rw.wroteHeader = true
+	rw.extendWriteDeadline()
+	if f, ok := rw.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (rw *responseWriter) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+// extendWriteDeadline pushes the write deadline write_timeout ahead, at
+// most once per half timeout (time.Now is cheap; a deadline change less so).
+func (rw *responseWriter) extendWriteDeadline() {
+	d := rw.srv.writeTimeout
+	if d <= 0 {
+		return
+	}
+	now := time.Now()
+	if now.Sub(rw.extendedAt) < d/2 {
+		return
+	}
+	if wd, ok := rw.ResponseWriter.(writeDeadliner); ok {
+		wd.SetWriteDeadline(now.Add(d))
+		rw.extendedAt = now
+	}
+}
+
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
+// deadlineBody gives each read of a request body server.read_timeout to
+// make progress, and clears the deadline at the end of the body: a read
+// deadline left set would cancel a long-running request's context once
+// it expires (net/http's background read sees it as the client leaving).
+type deadlineBody struct {
+	io.ReadCloser
+	conn    readDeadliner
+	timeout time.Duration
+	setAt   time.Time
+	done    bool
+}
+
+func newDeadlineBody(body io.ReadCloser, w http.ResponseWriter, timeout time.Duration) io.ReadCloser {
+	rd, ok := unwrapTo[readDeadliner](w)
+	if !ok {
+		return body
+	}
+	return &deadlineBody{ReadCloser: body, conn: rd, timeout: timeout}
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.done {
+		return b.ReadCloser.Read(p)
+	}
+	if now := time.Now(); now.Sub(b.setAt) >= b.timeout/2 {
+		b.conn.SetReadDeadline(now.Add(b.timeout))
+		b.setAt = now
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.done = true
+		b.conn.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// unwrapTo finds an interface implementation down a chain of wrapped
+// http.ResponseWriters.
+func unwrapTo[T any](w http.ResponseWriter) (T, bool) {
+	for {
+		if t, ok := w.(T); ok {
+			return t, true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			var zero T
+			return zero, false
+		}
+		w = u.Unwrap()
+	}
+}

@@ -1,0 +1,288 @@
+// Package server is fe-php's HTTP front: it routes each request to a
+// backend (an http.Handler), and around every request it sets a request
+// id, enforces body limits and write timeouts, turns a panic into a 500,
+// and writes the access log line. It also owns graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/fe-php/fe-php/internal/accesslog"
+	"github.com/fe-php/fe-php/internal/config"
+	"github.com/fe-php/fe-php/internal/router"
+	"github.com/fe-php/fe-php/internal/static"
+)
+
+// route is where a request goes: a rule's backend, or the default one.
+type route struct {
+	handler http.Handler
+	backend string
+	rule    int // rule index in the config file, -1 for the default
+}
+
+// Server routes requests to backends. Create it with New; it is an
+// http.Handler, and Serve runs it on a listener.
+type Server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	access   *accesslog.Logger // nil when the access log is off
+	router   *router.Router
+	routes   []route // aligned with router.Rules()
+	fallback route   // the default backend
+	closers  []func() error
+	ids      idGenerator
+
+	writeTimeout time.Duration
+	readTimeout  time.Duration
+	maxBody      int64
+}
+
+// New builds the backends a validated configuration uses. It fails, with
+// every reason, when a backend cannot be built (e.g. its root is gone, or
+// it is not part of this version).
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	rt, err := router.FromConfig(&cfg.Backend)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:          cfg,
+		log:          log,
+		router:       rt,
+		ids:          newIDGenerator(),
+		writeTimeout: time.Duration(cfg.Server.WriteTimeout),
+		readTimeout:  time.Duration(cfg.Server.ReadTimeout),
+		maxBody:      int64(cfg.Server.MaxBodySize),
+	}
+	handlers, err := s.buildBackends()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	for _, r := range rt.Rules() {
+		s.routes = append(s.routes, route{handler: handlers[r.Backend], backend: r.Backend, rule: r.Index})
+	}
+	def := cfg.Backend.DefaultBackend
+	s.fallback = route{handler: handlers[def], backend: def, rule: -1}
+	if sh, ok := s.fallback.handler.(*static.Handler); ok {
+		// A static default backend is the SPA case: paths naming no file
+		// fall back to the root's index file.
+		s.fallback.handler = sh.WithFallback()
+	}
+	if out := cfg.Server.AccessLog.Output; out != "off" {
+		if s.access, err = accesslog.Open(out, cfg.Server.AccessLog.Format); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("server.access_log.output: %w", err)
+		}
+		s.closers = append(s.closers, s.access.Close)
+	}
+	return s, nil
+}
+
+// buildBackends builds each backend some route uses.
+func (s *Server) buildBackends() (map[string]http.Handler, error) {
+	handlers := map[string]http.Handler{}
+	var errs []error
+	for name := range s.cfg.UsedBackends() {
+		h, err := s.buildBackend(name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("backend %q: %w", name, err))
+			continue
+		}
+		handlers[name] = h
+	}
+	return handlers, errors.Join(errs...)
+}
+
+func (s *Server) buildBackend(name string) (http.Handler, error) {
+	switch name {
+	case config.BackendStatic:
+		sf := &s.cfg.Backend.StaticFiles
+		h, err := static.New(static.Options{
+			Root:                     sf.Root,
+			IndexFiles:               sf.IndexFiles,
+			CacheControl:             sf.CacheControl,
+			Precompressed:            sf.Precompressed,
+			AllowSymlinksOutsideRoot: sf.AllowSymlinksOutsideRoot,
+			Logger:                   s.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, h.Close)
+		return h, nil
+	case config.BackendEmbedded, config.BackendFastCGI:
+		return nil, fmt.Errorf("not available in this version of fe-php yet; route %s's paths to \"static\" for now", name)
+	}
+	return nil, fmt.Errorf("unknown backend")
+}
+
+// Close releases the backends and flushes the access log.
+func (s *Server) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// ReopenLogs reopens a file access log, for log rotation (SIGHUP).
+func (s *Server) ReopenLogs() error {
+	if s.access == nil {
+		return nil
+	}
+	return s.access.Reopen()
+}
+
+// Match returns the route for a request path, cleaned as requests are.
+// It is what "fe-php routes" prints.
+func (s *Server) match(cleaned string) *route {
+	if i := s.router.Match(cleaned); i >= 0 {
+		return &s.routes[i]
+	}
+	return &s.fallback
+}
+
+var serverHeader = []string{"fe-php"}
+
+// ServeHTTP routes r and wraps the backend call with what every request
+// gets: a request id, limits, panic recovery and the access log line.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := s.ids.forRequest(r)
+	w.Header()["Server"] = serverHeader
+	w.Header()["X-Request-Id"] = id
+	r.Header["X-Request-Id"] = id
+
+	rw := newResponseWriter(w, s, start)
+	defer putResponseWriter(rw)
+	rt := &s.fallback
+	defer s.finish(rw, r, &rt, start)
+
+	p := r.URL.Path
+	if p == "" || p[0] != '/' || strings.IndexByte(p, 0) >= 0 {
+		http.Error(rw, "400 bad request", http.StatusBadRequest)
+		return
+	}
+	if c := router.CleanPath(p); c != p {
+		r.URL.Path, r.URL.RawPath = c, ""
+	}
+	rt = s.match(r.URL.Path)
+	if !s.limitBody(rw, r) {
+		return
+	}
+	rt.handler.ServeHTTP(rw, r)
+}
+
+// finish runs after the backend: it recovers a panic and logs the request.
+func (s *Server) finish(rw *responseWriter, r *http.Request, rtp **route, start time.Time) {
+	rt := *rtp
+	if v := recover(); v != nil {
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+		s.log.Error("panic serving request",
+			slog.String("request_id", r.Header.Get("X-Request-Id")),
+			slog.String("uri", r.RequestURI),
+			slog.String("backend", rt.backend),
+			slog.Any("panic", v),
+			slog.String("stack", string(debug.Stack())))
+		if rw.wroteHeader {
+			// Too late for a 500: cut the connection so the client sees
+			// a truncated response, not a complete wrong one.
+			defer panic(http.ErrAbortHandler)
+		} else {
+			http.Error(rw, "500 internal server error", http.StatusInternalServerError)
+		}
+	}
+	rw.extendWriteDeadline()
+	if s.access != nil {
+		s.access.Log(&accesslog.Entry{
+			Time:      start,
+			RequestID: r.Header.Get("X-Request-Id"),
+			Remote:    r.RemoteAddr,
+			Method:    r.Method,
+			URI:       r.RequestURI,
+			Proto:     r.Proto,
+			Status:    rw.status(),
+			Bytes:     rw.bytes,
+			Duration:  time.Since(start),
+			Backend:   rt.backend,
+			Rule:      rt.rule,
+		})
+	}
+}
+
+// limitBody enforces server.max_body_size and the read timeout on the
+// request body. It answers 413 itself when the declared length is over.
+func (s *Server) limitBody(rw *responseWriter, r *http.Request) bool {
+	if r.ContentLength == 0 || r.Body == http.NoBody {
+		return true
+	}
+	if s.maxBody > 0 && r.ContentLength > s.maxBody {
+		rw.Header().Set("Connection", "close")
+		http.Error(rw, "413 request entity too large", http.StatusRequestEntityTooLarge)
+		return false
+	}
+	body := r.Body
+	if s.maxBody > 0 {
+		// The unwrapped writer: MaxBytesReader tells it to close the
+		// connection once the limit is hit.
+		body = http.MaxBytesReader(rw.ResponseWriter, body, s.maxBody)
+	}
+	if s.readTimeout > 0 {
+		body = newDeadlineBody(body, rw.ResponseWriter, s.readTimeout)
+	}
+	r.Body = body
+	return true
+}
+
+// Serve accepts connections on ln until ctx is done, then shuts down
+// gracefully: the listener closes at once (new connections are refused),
+// in-flight requests get server.shutdown_timeout to finish, and what is
+// still open after that is closed.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	c := &s.cfg.Server
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout),
+		WriteTimeout:      s.writeTimeout,
+		IdleTimeout:       time.Duration(c.IdleTimeout),
+		MaxHeaderBytes:    int(c.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("serving", slog.String("listen", ln.Addr().String()),
+		slog.String("config", s.cfg.File), slog.String("default_backend", s.cfg.Backend.DefaultBackend),
+		slog.Int("rules", len(s.routes)))
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	grace := time.Duration(c.ShutdownTimeout)
+	s.log.Info("shutting down", slog.Duration("grace", grace))
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("grace period over, closing the connections still open")
+		err = hs.Close()
+	}
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	s.log.Info("stopped")
+	return err
+}

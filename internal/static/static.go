@@ -1,0 +1,460 @@
+// Package static is fe-php's static backend: files sent straight from
+// disk under a root directory.
+//
+// What it never serves: a path that escapes the root (through "..",
+// encoded dots or slashes, backslashes, NUL bytes, or a symlink pointing
+// outside unless Options.AllowSymlinksOutsideRoot), a dotfile or
+// dot-directory (".env", ".git/"; ".well-known/" excepted, ACME needs it),
+// the source of a PHP file, a directory listing. What it adds over a bare
+// file read, as nginx and Caddy users expect: Content-Type, ETag and
+// Last-Modified with 304s, Range and HEAD (through http.ServeContent),
+// precompressed ".br" and ".gz" siblings, Cache-Control, a 301 to add a
+// directory's trailing slash, index files, and an SPA fallback.
+package static
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options configures a Handler.
+type Options struct {
+	// Root is the directory files are served from: request "/a/b.css" is
+	// file Root/a/b.css.
+	Root string
+	// IndexFiles are tried in order for a directory request.
+	IndexFiles []string
+	// CacheControl, if set, is sent as the Cache-Control header.
+	CacheControl string
+	// Precompressed serves "file.br" or "file.gz" instead of "file" when
+	// the client accepts that encoding and the sibling exists.
+	Precompressed bool
+	// AllowSymlinksOutsideRoot lets a symlink under Root point outside it.
+	AllowSymlinksOutsideRoot bool
+	// Fallback serves Root's first index file for a path that names no
+	// file: the SPA behaviour of a static default backend.
+	Fallback bool
+	// Logger receives why a file was not served (at debug level), so
+	// that a 404 for a file that exists can be explained.
+	Logger *slog.Logger
+}
+
+// Handler serves files under a root directory. Create it with New.
+type Handler struct {
+	opts   Options
+	root   *os.File // the root directory, opened once; files are opened beneath it
+	rootFD int
+	log    *slog.Logger
+}
+
+// New opens the root directory and returns a Handler serving it.
+func New(opts Options) (*Handler, error) {
+	root, err := os.Open(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := root.Stat(); err != nil || !st.IsDir() {
+		root.Close()
+		return nil, &os.PathError{Op: "open", Path: opts.Root, Err: syscall.ENOTDIR}
+	}
+	h := &Handler{opts: opts, root: root, rootFD: int(root.Fd()), log: opts.Logger}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	return h, nil
+}
+
+// Close releases the root directory.
+func (h *Handler) Close() error { return h.root.Close() }
+
+// WithFallback returns a Handler on the same root whose Fallback is on.
+func (h *Handler) WithFallback() *Handler {
+	c := *h
+	c.opts.Fallback = true
+	return &c
+}
+
+var allowGetHead = []string{"GET, HEAD"}
+
+// ServeHTTP serves the file named by r.URL.Path, which the server has
+// already cleaned (see router.CleanPath).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header()["Allow"] = allowGetHead
+		http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	upath := r.URL.Path
+	if why := forbidden(upath); why != "" {
+		h.notServed(w, r, upath, why, http.StatusNotFound)
+		return
+	}
+	rel := strings.TrimPrefix(upath, "/")
+	f, st, err := h.open(rel)
+	if err == nil && st.IsDir() {
+		if !strings.HasSuffix(upath, "/") {
+			f.Close()
+			redirectToDir(w, r)
+			return
+		}
+		f.Close()
+		f, st, err = h.openIndex(rel)
+		if err != nil {
+			h.notServed(w, r, upath, "directory has no index file", http.StatusForbidden)
+			return
+		}
+	}
+	if err != nil {
+		if h.opts.Fallback && isNotExist(err) && len(h.opts.IndexFiles) > 0 {
+			if f, st, err = h.open(h.opts.IndexFiles[0]); err == nil {
+				h.serveFile(w, r, f, st, h.opts.IndexFiles[0])
+				f.Close()
+				return
+			}
+		}
+		h.notServed(w, r, upath, err.Error(), statusFor(err))
+		return
+	}
+	defer f.Close()
+	if !st.Mode().IsRegular() {
+		h.notServed(w, r, upath, "not a regular file", http.StatusNotFound)
+		return
+	}
+	h.serveFile(w, r, f, st, rel)
+}
+
+// notServed answers with status and logs the URI-to-file mapping, so
+// that "404 for a file that exists" can be explained from the log.
+func (h *Handler) notServed(w http.ResponseWriter, r *http.Request, upath, why string, status int) {
+	if h.log.Enabled(r.Context(), slog.LevelDebug) {
+		h.log.LogAttrs(r.Context(), slog.LevelDebug, "static: not served",
+			slog.String("request_id", r.Header.Get("X-Request-Id")),
+			slog.String("uri", upath),
+			slog.String("file", path.Join(h.opts.Root, upath)),
+			slog.String("why", why),
+			slog.Int("status", status))
+	}
+	http.Error(w, strconv.Itoa(status)+" "+strings.ToLower(http.StatusText(status)), status)
+}
+
+// forbidden says why upath must never be served, or "" if it may be.
+func forbidden(upath string) string {
+	if strings.ContainsAny(upath, "\x00\\") {
+		return "NUL byte or backslash in path"
+	}
+	for seg := range strings.SplitSeq(upath, "/") {
+		if len(seg) > 0 && seg[0] == '.' && seg != ".well-known" {
+			return "dotfile or dot-directory"
+		}
+	}
+	if isPHPSource(upath) {
+		return "PHP source is never served as a static file"
+	}
+	return ""
+}
+
+// phpExtensions are the suffixes PHP handlers commonly execute; their
+// source is never sent.
+var phpExtensions = []string{".php", ".phtml", ".phar", ".phps", ".pht", ".php3", ".php4", ".php5", ".php7", ".php8", ".inc"}
+
+func isPHPSource(upath string) bool {
+	ext := path.Ext(upath)
+	if ext == "" {
+		return false
+	}
+	for _, e := range phpExtensions {
+		if strings.EqualFold(ext, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// open opens rel beneath the root. Unless symlinks may leave the root,
+// the kernel enforces that nothing (symlink or "..") resolves outside it.
+func (h *Handler) open(rel string) (*os.File, os.FileInfo, error) {
+	if rel == "" {
+		rel = "."
+	}
+	var fd int
+	var err error
+	const flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
+	if h.opts.AllowSymlinksOutsideRoot {
+		fd, err = unix.Openat(h.rootFD, rel, flags, 0)
+	} else {
+		fd, err = openBeneath(h.rootFD, rel, flags)
+	}
+	if err != nil {
+		return nil, nil, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, st, nil
+}
+
+var openat2Missing bool // set once if the kernel has no openat2
+
+// openBeneath opens rel relative to dirfd, refusing any resolution that
+// leaves dirfd (RESOLVE_BENEATH).
+func openBeneath(dirfd int, rel string, flags int) (int, error) {
+	if !openat2Missing {
+		fd, err := unix.Openat2(dirfd, rel, &unix.OpenHow{
+			Flags:   uint64(flags),
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if err != unix.ENOSYS {
+			return fd, err
+		}
+		openat2Missing = true
+	}
+	return openBeneathSlow(dirfd, rel, flags)
+}
+
+// openBeneathSlow is openBeneath for kernels before 5.6, through os.Root,
+// which checks each path component in user space.
+func openBeneathSlow(dirfd int, rel string, flags int) (int, error) {
+	root, err := os.OpenRoot("/proc/self/fd/" + strconv.Itoa(dirfd))
+	if err != nil {
+		return -1, err
+	}
+	defer root.Close()
+	f, err := root.OpenFile(rel, flags, 0)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return -1, pe.Err
+		}
+		return -1, err
+	}
+	fd, err := unix.Dup(int(f.Fd()))
+	f.Close()
+	return fd, err
+}
+
+// openIndex opens the first index file that exists in directory rel.
+func (h *Handler) openIndex(rel string) (*os.File, os.FileInfo, error) {
+	err := error(os.ErrNotExist)
+	for _, name := range h.opts.IndexFiles {
+		var f *os.File
+		var st os.FileInfo
+		f, st, err = h.open(path.Join(rel, name))
+		if err == nil {
+			if st.Mode().IsRegular() {
+				return f, st, nil
+			}
+			f.Close()
+			err = os.ErrNotExist
+		}
+	}
+	return nil, nil, err
+}
+
+func redirectToDir(w http.ResponseWriter, r *http.Request) {
+	target := path.Base(r.URL.Path) + "/"
+	if r.URL.RawQuery != "" {
+		target += "?" + r.URL.RawQuery
+	}
+	http.Redirect(w, r, target, http.StatusMovedPermanently)
+}
+
+func isNotExist(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR)
+}
+
+func statusFor(err error) int {
+	switch {
+	case isNotExist(err), errors.Is(err, unix.EXDEV), errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENAMETOOLONG):
+		return http.StatusNotFound
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return http.StatusForbidden
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// serveFile sends f, or a precompressed sibling of it.
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, st os.FileInfo, rel string) {
+	hdr := w.Header()
+	ctype := mime.TypeByExtension(path.Ext(rel))
+	if ctype != "" {
+		hdr["Content-Type"] = []string{ctype}
+	}
+	if h.opts.CacheControl != "" {
+		hdr["Cache-Control"] = []string{h.opts.CacheControl}
+	}
+	if h.opts.Precompressed && compressible(ctype) {
+		hdr["Vary"] = varyAcceptEncoding
+		for _, enc := range acceptedEncodings(r.Header.Get("Accept-Encoding")) {
+			cf, cst, err := h.open(rel + enc.ext)
+			if err != nil {
+				continue
+			}
+			defer cf.Close()
+			if cst.Mode().IsRegular() {
+				f, st = cf, cst
+				hdr["Content-Encoding"] = enc.header
+				break
+			}
+		}
+	}
+	etag := makeETag(st, hdr.Get("Content-Encoding"))
+	hdr["Etag"] = []string{etag}
+	if isPlainGet(r) && st.Size() <= smallFileMax {
+		serveSmall(w, r, f, st)
+		return
+	}
+	if ctype == "" {
+		// Let ServeContent sniff, but never from a compressed body.
+		if hdr.Get("Content-Encoding") != "" {
+			hdr["Content-Type"] = []string{"application/octet-stream"}
+		}
+	}
+	http.ServeContent(w, r, rel, st.ModTime(), f)
+}
+
+var varyAcceptEncoding = []string{"Accept-Encoding"}
+
+// smallFileMax is the size up to which a plain GET reads the file into
+// memory and writes headers and body in one write, which beats sendfile's
+// extra system calls for small files.
+const smallFileMax = 16 << 10
+
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallFileMax); return &b }}
+
+// isPlainGet reports whether r needs neither Range nor conditional
+// handling (those go through http.ServeContent).
+func isPlainGet(r *http.Request) bool {
+	h := r.Header
+	return len(h["Range"]) == 0 && len(h["If-None-Match"]) == 0 && len(h["If-Modified-Since"]) == 0 &&
+		len(h["If-Match"]) == 0 && len(h["If-Unmodified-Since"]) == 0
+}
+
+func serveSmall(w http.ResponseWriter, r *http.Request, f *os.File, st os.FileInfo) {
+	hdr := w.Header()
+	size := st.Size()
+	hdr["Last-Modified"] = []string{st.ModTime().UTC().Format(http.TimeFormat)}
+	hdr["Content-Length"] = []string{strconv.FormatInt(size, 10)}
+	hdr["Accept-Ranges"] = acceptRangesBytes
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	bp := smallBufs.Get().(*[]byte)
+	defer smallBufs.Put(bp)
+	buf := (*bp)[:size]
+	n, err := io.ReadFull(f, buf)
+	if err != nil {
+		// The file shrank under us: send what the headers promise or
+		// nothing; net/http closes the connection on a short body.
+		w.WriteHeader(http.StatusOK)
+		w.Write(buf[:n])
+		return
+	}
+	if _, ok := hdr["Content-Type"]; !ok {
+		hdr["Content-Type"] = []string{http.DetectContentType(buf)}
+	}
+	w.Write(buf)
+}
+
+var acceptRangesBytes = []string{"bytes"}
+
+// makeETag makes a strong validator from the file's mtime and size (as
+// nginx does), distinct per content encoding.
+func makeETag(st os.FileInfo, encoding string) string {
+	b := make([]byte, 0, 48)
+	b = append(b, '"')
+	b = strconv.AppendInt(b, st.ModTime().UnixNano(), 16)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, st.Size(), 16)
+	if encoding != "" {
+		b = append(b, '-')
+		b = append(b, encoding...)
+	}
+	b = append(b, '"')
+	return string(b)
+}
+
+// compressible reports whether a content type is worth precompressing;
+// only those get the extra open of a ".br"/".gz" sibling.
+func compressible(ctype string) bool {
+	mt, _, _ := strings.Cut(ctype, ";")
+	switch {
+	case strings.HasPrefix(mt, "text/"):
+		return true
+	case strings.HasSuffix(mt, "+xml"), strings.HasSuffix(mt, "+json"):
+		return true
+	}
+	switch mt {
+	case "application/javascript", "application/json", "application/xml", "application/wasm",
+		"image/svg+xml", "application/manifest+json", "font/ttf", "font/otf", "image/x-icon", "image/vnd.microsoft.icon":
+		return true
+	}
+	return false
+}
+
+type encoding struct {
+	header []string // Content-Encoding value
+	ext    string   // sibling file suffix
+}
+
+var (
+	encBrotli = encoding{[]string{"br"}, ".br"}
+	encGzip   = encoding{[]string{"gzip"}, ".gz"}
+)
+
+// acceptedEncodings lists the precompressed encodings an Accept-Encoding
+// header accepts, in preference order (br, then gzip; q=0 refuses).
+func acceptedEncodings(accept string) []encoding {
+	if accept == "" {
+		return nil
+	}
+	br, gz := false, false
+	for part := range strings.SplitSeq(accept, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if qZero(params) {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "br":
+			br = true
+		case "gzip", "x-gzip":
+			gz = true
+		}
+	}
+	switch {
+	case br && gz:
+		return []encoding{encBrotli, encGzip}
+	case br:
+		return []encoding{encBrotli}
+	case gz:
+		return []encoding{encGzip}
+	}
+	return nil
+}
+
+// qZero reports whether Accept-Encoding parameters say q=0.
+func qZero(params string) bool {
+	for p := range strings.SplitSeq(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "q") {
+			q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return err == nil && q == 0
+		}
+	}
+	return false
+}
