@@ -8,7 +8,10 @@
 // name the file, the line and the key, so that a typo is never ignored.
 package config
 
-import "runtime"
+import (
+	"runtime"
+	"time"
+)
 
 // Backend names, as written in default_backend and routing rules.
 const (
@@ -168,11 +171,11 @@ func Default() Config {
 	return Config{
 		Server: Server{
 			Listen:            "127.0.0.1:8080",
-			ReadHeaderTimeout: Duration(10e9),
-			ReadTimeout:       Duration(60e9),
-			WriteTimeout:      Duration(60e9),
-			IdleTimeout:       Duration(120e9),
-			ShutdownTimeout:   Duration(30e9),
+			ReadHeaderTimeout: Duration{10 * time.Second},
+			ReadTimeout:       Duration{60 * time.Second},
+			WriteTimeout:      Duration{60 * time.Second},
+			IdleTimeout:       Duration{120 * time.Second},
+			ShutdownTimeout:   Duration{30 * time.Second},
 			MaxHeaderBytes:    1 << 20,
 			MaxBodySize:       64 << 20,
 			LogLevel:          "info",

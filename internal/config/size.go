@@ -64,19 +64,22 @@ func ParseSize(str string) (Size, error) {
 	return Size(n << shift), nil
 }
 
-// Duration is a time span written as a Go duration string: "30s", "500ms",
-// "2m". A bare "0" means none.
-type Duration time.Duration
+// Duration is a time span: a Go duration string ("30s", "500ms", "2m")
+// or an integer number of seconds, like the specification's *_secs keys;
+// 0 means none. It is a struct so that the decoder hands integers to
+// UnmarshalText instead of storing them as nanoseconds.
+type Duration struct{ time.Duration }
 
-// UnmarshalText parses a duration string.
+// UnmarshalText parses a duration string or a number of seconds.
 func (d *Duration) UnmarshalText(b []byte) error {
+	if secs, err := strconv.ParseInt(string(b), 10, 64); err == nil && secs >= 0 && secs < 1<<32 {
+		d.Duration = time.Duration(secs) * time.Second
+		return nil
+	}
 	v, err := time.ParseDuration(string(b))
 	if err != nil || v < 0 {
-		return fmt.Errorf("invalid duration %q: want a string like \"30s\", \"500ms\" or \"2m\"", b)
+		return fmt.Errorf("invalid duration %q: want a string like \"30s\", \"500ms\" or \"2m\", or a number of seconds", b)
 	}
-	*d = Duration(v)
+	d.Duration = v
 	return nil
 }
-
-// String formats d as a Go duration.
-func (d Duration) String() string { return time.Duration(d).String() }

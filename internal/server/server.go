@@ -58,8 +58,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		log:          log,
 		router:       rt,
 		ids:          newIDGenerator(),
-		writeTimeout: time.Duration(cfg.Server.WriteTimeout),
-		readTimeout:  time.Duration(cfg.Server.ReadTimeout),
+		writeTimeout: cfg.Server.WriteTimeout.Duration,
+		readTimeout:  cfg.Server.ReadTimeout.Duration,
 		maxBody:      int64(cfg.Server.MaxBodySize),
 	}
 	handlers, err := s.buildBackends()
@@ -254,9 +254,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	c := &s.cfg.Server
 	hs := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: time.Duration(c.ReadHeaderTimeout),
+		ReadHeaderTimeout: c.ReadHeaderTimeout.Duration,
 		WriteTimeout:      s.writeTimeout,
-		IdleTimeout:       time.Duration(c.IdleTimeout),
+		IdleTimeout:       c.IdleTimeout.Duration,
 		MaxHeaderBytes:    int(c.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -271,7 +271,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	grace := time.Duration(c.ShutdownTimeout)
+	grace := c.ShutdownTimeout.Duration
 	s.log.Info("shutting down", slog.Duration("grace", grace))
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()

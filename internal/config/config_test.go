@@ -1,0 +1,266 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// parse writes doc as fe-php.toml in a temp dir (with a "site" directory
+// for static roots) and loads it.
+func parse(t *testing.T, doc string) (*Config, Errors) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "site"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "fe-php.toml")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err == nil {
+		return cfg, nil
+	}
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("Load error is %T, want Errors: %v", err, err)
+	}
+	return nil, errs
+}
+
+// wantError asserts one of errs is at line and names key, containing msg.
+func wantError(t *testing.T, errs Errors, line int, key, msg string) {
+	t.Helper()
+	for _, e := range errs {
+		if e.Line == line && e.Key == key && strings.Contains(e.Msg, msg) {
+			return
+		}
+	}
+	t.Errorf("no error at line %d for %s containing %q; got:\n%v", line, key, msg, errs)
+}
+
+const staticOnly = `
+[backend]
+default_backend = "static"
+[backend.static_files]
+root = "site"
+`
+
+func TestDefaults(t *testing.T) {
+	cfg, errs := parse(t, staticOnly)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	d := Default()
+	if cfg.Server.Listen != d.Server.Listen || cfg.Server.MaxBodySize != 64<<20 {
+		t.Errorf("server defaults not applied: %+v", cfg.Server)
+	}
+	if !cfg.Backend.EnableHybrid || !cfg.Backend.StaticFiles.Enable || !cfg.Backend.StaticFiles.Precompressed {
+		t.Errorf("backend defaults not applied: %+v", cfg.Backend)
+	}
+	if got := cfg.Backend.StaticFiles.IndexFiles; len(got) != 3 || got[0] != "index.html" {
+		t.Errorf("index_files default = %v", got)
+	}
+	if !filepath.IsAbs(cfg.Backend.StaticFiles.Root) || filepath.Base(cfg.Backend.StaticFiles.Root) != "site" {
+		t.Errorf("relative root not resolved against the config's directory: %q", cfg.Backend.StaticFiles.Root)
+	}
+	if cfg.PHP.LibPHPPath != "/usr/local/php-zts-embed/lib/libphp.so" || cfg.PHP.FPMSocket != "127.0.0.1:9000" {
+		t.Errorf("php defaults not applied: %+v", cfg.PHP)
+	}
+}
+
+// Every key of the spec, with the spec's example values.
+func TestSpecKeys(t *testing.T) {
+	cfg, errs := parse(t, `
+[php]
+libphp_path = "/usr/local/php-zts-embed/lib/libphp.so"
+document_root = "site"
+worker_pool_size = 8
+worker_max_requests = 10000
+use_fpm = true
+fpm_socket = "/run/php/php8.3-fpm.sock"
+
+[php.opcache]
+enable = true
+memory_size = "256M"
+max_files = 10000
+validate_timestamps = false
+
+[backend]
+default_backend = "static"
+enable_hybrid = true
+
+[backend.connection_pool]
+max_size = 50
+max_idle_time_secs = 300
+max_lifetime_secs = 3600
+connect_timeout_secs = 10
+
+[backend.connection_pool.circuit_breaker]
+enable = true
+failure_threshold = 10
+success_threshold = 3
+timeout_seconds = 30
+
+[backend.static_files]
+enable = true
+root = "site"
+index_files = ["index.html", "index.htm", "default.html"]
+
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/static/" }
+backend = "static"
+priority = 100
+
+[[backend.routing_rules]]
+pattern = { type = "regex", value = "^/user/[0-9]+$" }
+backend = "fastcgi"
+priority = 70
+`)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if cfg.PHP.Opcache.MemorySize != 256<<20 || cfg.PHP.Opcache.ValidateTimestamps {
+		t.Errorf("opcache = %+v", cfg.PHP.Opcache)
+	}
+	if cfg.PHP.WorkerPoolSize != 8 || !cfg.PHP.FPMEnabled() || cfg.PHP.FPMSocket != "/run/php/php8.3-fpm.sock" {
+		t.Errorf("php = %+v", cfg.PHP)
+	}
+	cb := cfg.Backend.ConnectionPool.CircuitBreaker
+	if cfg.Backend.ConnectionPool.MaxSize != 50 || cb.FailureThreshold != 10 || cb.SuccessThreshold != 3 || cb.TimeoutSeconds != 30 {
+		t.Errorf("pool = %+v", cfg.Backend.ConnectionPool)
+	}
+	if len(cfg.Backend.RoutingRules) != 2 || cfg.Backend.RoutingRules[1].Pattern.Value != "^/user/[0-9]+$" {
+		t.Errorf("rules = %+v", cfg.Backend.RoutingRules)
+	}
+}
+
+func TestUnknownKeyNamesKeyAndLine(t *testing.T) {
+	_, errs := parse(t, staticOnly+`
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/a/" }
+backend = "static"
+prioirty = 3
+`)
+	wantError(t, errs, 10, "backend.routing_rules.prioirty", `unknown key (did you mean "priority"?)`)
+
+	_, errs = parse(t, "[server]\nlisten = \":80\"\n\n[php]\ndocumnet_root = \"/x\"\n")
+	wantError(t, errs, 5, "php.documnet_root", `did you mean "document_root"`)
+
+	_, errs = parse(t, "[bakend]\ndefault_backend = \"static\"\n")
+	wantError(t, errs, 1, "bakend", "unknown key")
+}
+
+func TestWrongTypes(t *testing.T) {
+	for _, c := range []struct {
+		doc, key, msg string
+		line          int
+	}{
+		{"[php]\nworker_pool_size = \"eight\"\n", "php.worker_pool_size", "want an integer", 2},
+		{"[php.opcache]\n\nenable = \"yes\"\n", "php.opcache.enable", "want true or false", 3},
+		{"[php.opcache]\nmemory_size = \"lots\"\n", "php.opcache.memory_size", "invalid size", 2},
+		{"[server]\nread_timeout = \"30 s\"\n", "server.read_timeout", "invalid duration", 2},
+		{"[backend.static_files]\nindex_files = \"index.html\"\n", "backend.static_files.index_files", "want an array", 2},
+	} {
+		_, errs := parse(t, c.doc)
+		wantError(t, errs, c.line, c.key, c.msg)
+	}
+}
+
+func TestCrossChecks(t *testing.T) {
+	_, errs := parse(t, `
+[backend]
+default_backend = "statik"
+
+[backend.static_files]
+root = "nowhere"
+
+[[backend.routing_rules]]
+pattern = { type = "regex", value = "^/user/[0-9+$" }
+backend = "static"
+priority = 1
+
+[[backend.routing_rules]]
+pattern = { type = "glob", value = "/a/*" }
+backend = "embeded"
+
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "api/" }
+backend = "static"
+`)
+	wantError(t, errs, 3, "backend.default_backend", `did you mean "static"`)
+	wantError(t, errs, 9, "backend.routing_rules[0].pattern.value", "regex does not compile")
+	wantError(t, errs, 14, "backend.routing_rules[1].pattern.type", `"glob" is not one of`)
+	wantError(t, errs, 15, "backend.routing_rules[1].backend", `did you mean "embedded"`)
+	wantError(t, errs, 18, "backend.routing_rules[2].pattern.value", "can never match")
+	wantError(t, errs, 6, "backend.static_files.root", "no such file or directory")
+}
+
+func TestBackendSwitches(t *testing.T) {
+	_, errs := parse(t, staticOnly+"enable = false\n")
+	wantError(t, errs, 6, "backend.static_files.enable", "routes to the static backend")
+
+	_, errs = parse(t, "[php]\nuse_fpm = false\n[backend]\ndefault_backend = \"fastcgi\"\n")
+	wantError(t, errs, 2, "php.use_fpm", "routes to the fastcgi backend")
+
+	_, errs = parse(t, "[php]\nfpm_socket = \"localhost\"\n[backend]\ndefault_backend = \"fastcgi\"\n")
+	wantError(t, errs, 2, "php.fpm_socket", "neither host:port")
+}
+
+func TestHybridOffIgnoresRuleBackends(t *testing.T) {
+	// With enable_hybrid = false only the default backend is used, so a
+	// disabled static backend named by a rule is not an error.
+	cfg, errs := parse(t, `
+[backend]
+default_backend = "fastcgi"
+enable_hybrid = false
+[backend.static_files]
+enable = false
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/s/" }
+backend = "static"
+`)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if used := cfg.UsedBackends(); used["static"] || !used["fastcgi"] {
+		t.Errorf("UsedBackends = %v", used)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]Size{"256M": 256 << 20, "1G": 1 << 30, "512K": 512 << 10, "100": 100, "256MB": 256 << 20, "64MiB": 64 << 20, "1k": 1024} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "M", "-1M", "12X", "1.5M", "256i"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) accepted", in)
+		}
+	}
+	if s := Size(256 << 20).String(); s != "256M" {
+		t.Errorf("String = %q", s)
+	}
+}
+
+func TestDurations(t *testing.T) {
+	cfg, errs := parse(t, staticOnly+"[server]\nread_timeout = 30\nwrite_timeout = \"1m30s\"\nidle_timeout = \"0\"\n")
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	s := cfg.Server
+	if s.ReadTimeout.Duration != 30e9 || s.WriteTimeout.Duration != 90e9 || s.IdleTimeout.Duration != 0 {
+		t.Errorf("durations = %v %v %v", s.ReadTimeout, s.WriteTimeout, s.IdleTimeout)
+	}
+}
+
+func TestSyntaxErrorHasLine(t *testing.T) {
+	_, errs := parse(t, "[backend]\ndefault_backend = \"static\n")
+	if len(errs) != 1 || errs[0].Line != 2 {
+		t.Fatalf("got %v", errs)
+	}
+}
