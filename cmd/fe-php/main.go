@@ -118,7 +118,14 @@ func cmdCheck(path string, stdout, stderr io.Writer) int {
 	// catches what only building shows (as "nginx -t" does).
 	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n%s: the configuration is not valid\n", path, err, path)
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, e := range errs {
+			fmt.Fprintf(stderr, "%s: %v\n", path, e)
+		}
+		fmt.Fprintf(stderr, "%s: the configuration is not valid\n", path)
 		return 1
 	}
 	srv.Close()

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,7 +93,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 func (s *Server) buildBackends() (map[string]http.Handler, error) {
 	handlers := map[string]http.Handler{}
 	var errs []error
-	for name := range s.cfg.UsedBackends() {
+	for _, name := range slices.Sorted(maps.Keys(s.cfg.UsedBackends())) {
 		h, err := s.buildBackend(name)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("backend %q: %w", name, err))
