@@ -3,7 +3,7 @@
 
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X main.version=$(VERSION)
+LDFLAGS := -s -w -X github.com/fe-php/fe-php/internal/version.Version=$(VERSION)
 
 .PHONY: all build test vet deps demo bench clean
 

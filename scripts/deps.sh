@@ -3,7 +3,7 @@
 # Idempotent and quick when everything is there.
 set -euo pipefail
 
-packages=(ca-certificates curl)
+packages=(ca-certificates curl php8.2-fpm php8.2-cli)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -27,10 +27,8 @@ import (
 	"github.com/fe-php/fe-php/internal/config"
 	"github.com/fe-php/fe-php/internal/router"
 	"github.com/fe-php/fe-php/internal/server"
+	"github.com/fe-php/fe-php/internal/version"
 )
-
-// version is set at build time (-ldflags "-X main.version=...").
-var version = "dev"
 
 const defaultConfig = "fe-php.toml"
 
@@ -91,7 +89,7 @@ func versionString() string {
 			}
 		}
 	}
-	return fmt.Sprintf("fe-php %s%s (%s %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("fe-php %s%s (%s %s/%s)", version.Version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // printErrors prints a config error, one problem a line.
@@ -205,7 +203,11 @@ func cmdRun(path string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	go reopenOnHUP(ctx, srv, log)
+	// Notify before the goroutine starts: an early SIGHUP must not kill us.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reopenOnHUP(ctx, hup, srv, log)
 	if err := srv.Serve(ctx, ln); err != nil {
 		log.Error("server error", slog.Any("error", err))
 		return 1
@@ -214,10 +216,7 @@ func cmdRun(path string, stderr io.Writer) int {
 }
 
 // reopenOnHUP reopens log files on SIGHUP, for logrotate.
-func reopenOnHUP(ctx context.Context, srv *server.Server, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func reopenOnHUP(ctx context.Context, hup <-chan os.Signal, srv *server.Server, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():

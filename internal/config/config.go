@@ -94,6 +94,10 @@ type PHP struct {
 	UseFPM *bool `toml:"use_fpm"`
 	// FPMSocket is PHP-FPM's address: "host:port" or a Unix socket path.
 	FPMSocket string `toml:"fpm_socket"`
+	// FrontController runs for paths that name no file or directory
+	// (WordPress, Laravel: try_files $uri $uri/ /index.php); "" disables
+	// it (such paths are 404s).
+	FrontController string `toml:"front_controller"`
 	// Opcache configures OPcache for embedded PHP.
 	Opcache Opcache `toml:"opcache"`
 }
@@ -120,11 +124,18 @@ type Backend struct {
 
 // ConnectionPool is the [backend.connection_pool] section (FastCGI).
 type ConnectionPool struct {
-	MaxSize            int            `toml:"max_size"`
-	MaxIdleTimeSecs    int            `toml:"max_idle_time_secs"`
-	MaxLifetimeSecs    int            `toml:"max_lifetime_secs"`
-	ConnectTimeoutSecs int            `toml:"connect_timeout_secs"`
-	CircuitBreaker     CircuitBreaker `toml:"circuit_breaker"`
+	MaxSize            int `toml:"max_size"`
+	MaxIdleTimeSecs    int `toml:"max_idle_time_secs"`
+	MaxLifetimeSecs    int `toml:"max_lifetime_secs"`
+	ConnectTimeoutSecs int `toml:"connect_timeout_secs"`
+	// ReadTimeoutSecs bounds each wait for PHP-FPM's response (504 when
+	// nothing was sent yet): fe-php's addition, like nginx's
+	// fastcgi_read_timeout.
+	ReadTimeoutSecs int `toml:"read_timeout_secs"`
+	// WaitTimeoutSecs bounds how long a request waits for a free
+	// connection when all max_size are busy (503 after): fe-php's addition.
+	WaitTimeoutSecs int            `toml:"wait_timeout_secs"`
+	CircuitBreaker  CircuitBreaker `toml:"circuit_breaker"`
 }
 
 // CircuitBreaker is the [backend.connection_pool.circuit_breaker] section.
@@ -188,6 +199,7 @@ func Default() Config {
 			WorkerPoolSize:    2 * runtime.NumCPU(),
 			WorkerMaxRequests: 10000,
 			FPMSocket:         "127.0.0.1:9000",
+			FrontController:   "/index.php",
 			Opcache: Opcache{
 				Enable:             true,
 				MemorySize:         128 << 20,
@@ -203,6 +215,8 @@ func Default() Config {
 				MaxIdleTimeSecs:    300,
 				MaxLifetimeSecs:    3600,
 				ConnectTimeoutSecs: 10,
+				ReadTimeoutSecs:    60,
+				WaitTimeoutSecs:    10,
 				CircuitBreaker: CircuitBreaker{
 					Enable:           true,
 					FailureThreshold: 10,

@@ -80,6 +80,9 @@ func (c *Config) validatePHP(v *validator) {
 	p := &c.PHP
 	v.atLeast("php.worker_pool_size", p.WorkerPoolSize, 1)
 	v.atLeast("php.worker_max_requests", p.WorkerMaxRequests, 0)
+	if fc := p.FrontController; fc != "" && (!strings.HasPrefix(fc, "/") || !strings.HasSuffix(fc, ".php")) {
+		v.fail("php.front_controller", "%q must be a URL path to a PHP script, like \"/index.php\" (or \"\" for none)", fc)
+	}
 	if p.FPMEnabled() {
 		if err := checkFPMAddress(p.FPMSocket); err != nil {
 			v.fail("php.fpm_socket", "%v", err)
@@ -123,6 +126,8 @@ func (c *Config) validateBackend(v *validator) {
 	v.atLeast("backend.connection_pool.max_idle_time_secs", cp.MaxIdleTimeSecs, 0)
 	v.atLeast("backend.connection_pool.max_lifetime_secs", cp.MaxLifetimeSecs, 0)
 	v.atLeast("backend.connection_pool.connect_timeout_secs", cp.ConnectTimeoutSecs, 1)
+	v.atLeast("backend.connection_pool.read_timeout_secs", cp.ReadTimeoutSecs, 1)
+	v.atLeast("backend.connection_pool.wait_timeout_secs", cp.WaitTimeoutSecs, 0)
 	if cb := &cp.CircuitBreaker; cb.Enable {
 		v.atLeast("backend.connection_pool.circuit_breaker.failure_threshold", cb.FailureThreshold, 1)
 		v.atLeast("backend.connection_pool.circuit_breaker.success_threshold", cb.SuccessThreshold, 1)
@@ -154,6 +159,13 @@ func (c *Config) validateBackend(v *validator) {
 			} else if !st.IsDir() {
 				v.fail("backend.static_files.root", "static root %s is not a directory", sf.Root)
 			}
+		}
+	}
+	if used[BackendFastCGI] || used[BackendEmbedded] {
+		if st, err := os.Stat(c.PHP.DocumentRoot); err != nil {
+			v.fail("php.document_root", "PHP document root %s: %v", c.PHP.DocumentRoot, pathErr(err))
+		} else if !st.IsDir() {
+			v.fail("php.document_root", "PHP document root %s is not a directory", c.PHP.DocumentRoot)
 		}
 	}
 	if used[BackendFastCGI] && !c.PHP.FPMEnabled() {

@@ -58,20 +58,58 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 }
 
 // ReadFrom keeps sendfile(2) for files: net/http's writer uses it when
-// the source is an *os.File.
+// the source is an *os.File, bare or in an *io.LimitedReader. With a write
+// timeout the copy goes in chunks, extending the deadline between them, so
+// that the timeout bounds a stall and not the whole download.
 func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
 	rw.wroteHeader = true
-	rw.extendWriteDeadline()
-	var n int64
-	var err error
-	if rf, ok := rw.ResponseWriter.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(src)
-	} else {
-		n, err = io.Copy(writerOnly{rw.ResponseWriter}, src)
+	rf, ok := rw.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		rw.extendWriteDeadline()
+		n, err := io.Copy(writerOnly{rw.ResponseWriter}, src)
+		rw.bytes += n
+		return n, err
 	}
-	rw.bytes += n
-	return n, err
+	if rw.srv.writeTimeout <= 0 {
+		n, err := rf.ReadFrom(src)
+		rw.bytes += n
+		return n, err
+	}
+	// One level of LimitedReader around the file, as sendfile needs.
+	inner, remain := src, int64(-1)
+	if lr, ok := src.(*io.LimitedReader); ok {
+		inner, remain = lr.R, lr.N
+	}
+	var total int64
+	for remain != 0 {
+		rw.extendWriteDeadline()
+		chunk := &io.LimitedReader{R: inner, N: sendChunk}
+		if remain > 0 && remain < sendChunk {
+			chunk.N = remain
+		}
+		want := chunk.N
+		n, err := rf.ReadFrom(chunk)
+		total += n
+		rw.bytes += n
+		if remain > 0 {
+			remain -= n
+		}
+		if err != nil || n < want {
+			if lr, ok := src.(*io.LimitedReader); ok {
+				lr.N = remain
+			}
+			return total, err
+		}
+	}
+	if lr, ok := src.(*io.LimitedReader); ok {
+		lr.N = 0
+	}
+	return total, nil
 }
+
+// sendChunk is how much one sendfile call may send before the write
+// deadline is extended again.
+const sendChunk = 1 << 20
 
 type writerOnly struct{ io.Writer }
 

@@ -145,8 +145,7 @@ func (s *Server) ReopenLogs() error {
 	return s.access.Reopen()
 }
 
-// Match returns the route for a request path, cleaned as requests are.
-// It is what "fe-php routes" prints.
+// match returns the route for a cleaned request path.
 func (s *Server) match(cleaned string) *route {
 	if i := s.router.Match(cleaned); i >= 0 {
 		return &s.routes[i]

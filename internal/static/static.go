@@ -3,13 +3,15 @@
 //
 // What it never serves: a path that escapes the root (through "..",
 // encoded dots or slashes, backslashes, NUL bytes, or a symlink pointing
-// outside unless Options.AllowSymlinksOutsideRoot), a dotfile or
+// outside unless Options.AllowSymlinksOutsideRoot; a symlink whose target
+// is inside the root, relative or absolute, is followed), a dotfile or
 // dot-directory (".env", ".git/"; ".well-known/" excepted, ACME needs it),
-// the source of a PHP file, a directory listing. What it adds over a bare
-// file read, as nginx and Caddy users expect: Content-Type, ETag and
-// Last-Modified with 304s, Range and HEAD (through http.ServeContent),
-// precompressed ".br" and ".gz" siblings, Cache-Control, a 301 to add a
-// directory's trailing slash, index files, and an SPA fallback.
+// the source of a PHP file (an index_files entry naming one included), a
+// directory listing. What it adds over a bare file read, as nginx and
+// Caddy users expect: Content-Type, ETag and Last-Modified with 304s,
+// Range and HEAD (through http.ServeContent), precompressed ".br" and
+// ".gz" siblings, Cache-Control, a 301 to add a directory's trailing
+// slash, index files, and an SPA fallback.
 package static
 
 import (
@@ -23,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -41,9 +44,11 @@ type Options struct {
 	// the client accepts that encoding and the sibling exists.
 	Precompressed bool
 	// AllowSymlinksOutsideRoot lets a symlink under Root point outside it.
+	// Symlinks that resolve inside Root are followed either way.
 	AllowSymlinksOutsideRoot bool
-	// Fallback serves Root's first index file for a path that names no
-	// file: the SPA behaviour of a static default backend.
+	// Fallback serves Root's first index file (skipping PHP ones) for a
+	// path that names no file: the SPA behaviour of a static default
+	// backend.
 	Fallback bool
 	// Logger receives why a file was not served (at debug level), so
 	// that a 404 for a file that exists can be explained.
@@ -52,10 +57,12 @@ type Options struct {
 
 // Handler serves files under a root directory. Create it with New.
 type Handler struct {
-	opts   Options
-	root   *os.File // the root directory, opened once; files are opened beneath it
-	rootFD int
-	log    *slog.Logger
+	opts     Options
+	root     *os.File // the root directory, opened once; files are opened beneath it
+	rootFD   int
+	rootReal string   // the root's resolved path, "" if unknown
+	index    []string // opts.IndexFiles without PHP sources, which are never sent
+	log      *slog.Logger
 }
 
 // New opens the root directory and returns a Handler serving it.
@@ -71,6 +78,12 @@ func New(opts Options) (*Handler, error) {
 	h := &Handler{opts: opts, root: root, rootFD: int(root.Fd()), log: opts.Logger}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.rootReal = realPath(h.rootFD)
+	for _, name := range opts.IndexFiles {
+		if !isPHPSource(name) {
+			h.index = append(h.index, name)
+		}
 	}
 	return h, nil
 }
@@ -109,16 +122,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.Close()
-		f, st, err = h.openIndex(rel)
+		f, st, rel, err = h.openIndex(rel)
 		if err != nil {
 			h.notServed(w, r, upath, "directory has no index file", http.StatusForbidden)
 			return
 		}
 	}
 	if err != nil {
-		if h.opts.Fallback && isNotExist(err) && len(h.opts.IndexFiles) > 0 {
-			if f, st, err = h.open(h.opts.IndexFiles[0]); err == nil {
-				h.serveFile(w, r, f, st, h.opts.IndexFiles[0])
+		if h.opts.Fallback && isNotExist(err) && len(h.index) > 0 {
+			if f, st, err = h.open(h.index[0]); err == nil {
+				h.serveFile(w, r, f, st, h.index[0])
 				f.Close()
 				return
 			}
@@ -194,6 +207,11 @@ func (h *Handler) open(rel string) (*os.File, os.FileInfo, error) {
 		fd, err = unix.Openat(h.rootFD, rel, flags, 0)
 	} else {
 		fd, err = openBeneath(h.rootFD, rel, flags)
+		if err == unix.EXDEV {
+			// An absolute symlink, or one whose target leaves the root
+			// and comes back: allowed if it ends up inside the root.
+			fd, err = h.openResolvedInside(rel, flags)
+		}
 	}
 	if err != nil {
 		return nil, nil, &os.PathError{Op: "open", Path: rel, Err: err}
@@ -207,26 +225,74 @@ func (h *Handler) open(rel string) (*os.File, os.FileInfo, error) {
 	return f, st, nil
 }
 
-var openat2Missing bool // set once if the kernel has no openat2
+var openat2Missing atomic.Bool // set once if the kernel has no openat2
 
-// openBeneath opens rel relative to dirfd, refusing any resolution that
-// leaves dirfd (RESOLVE_BENEATH).
+// openBeneath opens rel relative to dirfd, refusing (EXDEV) any
+// resolution that leaves dirfd (RESOLVE_BENEATH), absolute symlinks
+// included.
 func openBeneath(dirfd int, rel string, flags int) (int, error) {
-	if !openat2Missing {
-		fd, err := unix.Openat2(dirfd, rel, &unix.OpenHow{
+	if !openat2Missing.Load() {
+		how := &unix.OpenHow{
 			Flags:   uint64(flags),
 			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-		})
+		}
+		fd, err := unix.Openat2(dirfd, rel, how)
+		// EAGAIN: a concurrent rename made the kernel unsure the
+		// resolution stayed beneath; it asks for a retry.
+		for i := 0; err == unix.EAGAIN && i < 8; i++ {
+			fd, err = unix.Openat2(dirfd, rel, how)
+		}
 		if err != unix.ENOSYS {
 			return fd, err
 		}
-		openat2Missing = true
+		openat2Missing.Store(true)
 	}
 	return openBeneathSlow(dirfd, rel, flags)
 }
 
+// openResolvedInside opens rel beneath the root following every symlink,
+// and keeps the file only if its resolved path is inside the root. It
+// resolves to an O_PATH descriptor first, so that nothing outside the
+// root (a device, a FIFO) is ever really opened.
+func (h *Handler) openResolvedInside(rel string, flags int) (int, error) {
+	if h.rootReal == "" {
+		return -1, unix.EXDEV
+	}
+	pfd, err := unix.Openat(h.rootFD, rel, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(pfd)
+	if !within(realPath(pfd), h.rootReal) {
+		return -1, unix.EXDEV
+	}
+	// Reopen the very file pfd resolved to, for reading.
+	return unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), flags, 0)
+}
+
+// realPath is the path the kernel resolved fd to ("" if unknown).
+func realPath(fd int) string {
+	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil || !strings.HasPrefix(p, "/") {
+		return ""
+	}
+	return p
+}
+
+// within reports whether the resolved path p is dir or beneath it.
+func within(p, dir string) bool {
+	if p == "" {
+		return false
+	}
+	if dir == "/" {
+		return true
+	}
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
 // openBeneathSlow is openBeneath for kernels before 5.6, through os.Root,
-// which checks each path component in user space.
+// which checks each path component in user space. An escape is reported
+// as EXDEV, as openat2 reports it.
 func openBeneathSlow(dirfd int, rel string, flags int) (int, error) {
 	root, err := os.OpenRoot("/proc/self/fd/" + strconv.Itoa(dirfd))
 	if err != nil {
@@ -235,37 +301,46 @@ func openBeneathSlow(dirfd int, rel string, flags int) (int, error) {
 	defer root.Close()
 	f, err := root.OpenFile(rel, flags, 0)
 	if err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return -1, pe.Err
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return -1, errno
 		}
-		return -1, err
+		// os.Root's "path escapes from parent" carries no errno.
+		return -1, unix.EXDEV
 	}
 	fd, err := unix.Dup(int(f.Fd()))
 	f.Close()
 	return fd, err
 }
 
-// openIndex opens the first index file that exists in directory rel.
-func (h *Handler) openIndex(rel string) (*os.File, os.FileInfo, error) {
+// openIndex opens the first index file that exists in directory rel and
+// returns it with its path (so that its name gives the Content-Type). A
+// PHP index file is never opened: its source is not for sending.
+func (h *Handler) openIndex(rel string) (*os.File, os.FileInfo, string, error) {
 	err := error(os.ErrNotExist)
-	for _, name := range h.opts.IndexFiles {
+	for _, name := range h.index {
 		var f *os.File
 		var st os.FileInfo
-		f, st, err = h.open(path.Join(rel, name))
+		irel := path.Join(rel, name)
+		f, st, err = h.open(irel)
 		if err == nil {
 			if st.Mode().IsRegular() {
-				return f, st, nil
+				return f, st, irel, nil
 			}
 			f.Close()
 			err = os.ErrNotExist
 		}
 	}
-	return nil, nil, err
+	return nil, nil, "", err
 }
 
+// redirectToDir answers 301 to the directory's path with a trailing
+// slash, the query kept. The path is sent escaped (a directory named
+// "a b" or "what?" must not break the Location) and absolute.
 func redirectToDir(w http.ResponseWriter, r *http.Request) {
-	target := path.Base(r.URL.Path) + "/"
+	// The path is clean (see router.CleanPath), so it has no "//" that
+	// could turn the Location into another host.
+	target := "/" + strings.TrimLeft(r.URL.EscapedPath(), "/") + "/"
 	if r.URL.RawQuery != "" {
 		target += "?" + r.URL.RawQuery
 	}
