@@ -29,6 +29,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fe-php/fe-php/internal/phpreq"
 )
 
 // Options configures a Handler.
@@ -81,7 +83,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	h.rootReal = realPath(h.rootFD)
 	for _, name := range opts.IndexFiles {
-		if !isPHPSource(name) {
+		if !phpreq.IsPHPSource(name) {
 			h.index = append(h.index, name)
 		}
 	}
@@ -171,27 +173,10 @@ func forbidden(upath string) string {
 			return "dotfile or dot-directory"
 		}
 	}
-	if isPHPSource(upath) {
+	if phpreq.IsPHPSource(upath) {
 		return "PHP source is never served as a static file"
 	}
 	return ""
-}
-
-// phpExtensions are the suffixes PHP handlers commonly execute; their
-// source is never sent.
-var phpExtensions = []string{".php", ".phtml", ".phar", ".phps", ".pht", ".php3", ".php4", ".php5", ".php7", ".php8", ".inc"}
-
-func isPHPSource(upath string) bool {
-	ext := path.Ext(upath)
-	if ext == "" {
-		return false
-	}
-	for _, e := range phpExtensions {
-		if strings.EqualFold(ext, e) {
-			return true
-		}
-	}
-	return false
 }
 
 // open opens rel beneath the root. Unless symlinks may leave the root,
