@@ -27,6 +27,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -116,15 +117,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rel := strings.TrimPrefix(upath, "/")
-	f, st, err := h.open(rel)
-	if err == nil && st.IsDir() {
+	f, err := h.open(rel)
+	if err == nil && f.isDir() {
+		f.Close()
 		if !strings.HasSuffix(upath, "/") {
-			f.Close()
 			redirectToDir(w, r)
 			return
 		}
-		f.Close()
-		f, st, rel, err = h.openIndex(rel)
+		f, rel, err = h.openIndex(rel)
 		if err != nil {
 			h.notServed(w, r, upath, "directory has no index file", http.StatusForbidden)
 			return
@@ -132,9 +132,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if h.opts.Fallback && isNotExist(err) && len(h.index) > 0 {
-			if f, st, err = h.open(h.index[0]); err == nil {
-				h.serveFile(w, r, f, st, h.index[0])
-				f.Close()
+			if f, err = h.open(h.index[0]); err == nil {
+				defer f.Close()
+				h.serveFile(w, r, f, h.index[0])
 				return
 			}
 		}
@@ -142,11 +142,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	if !st.Mode().IsRegular() {
+	if !f.isRegular() {
 		h.notServed(w, r, upath, "not a regular file", http.StatusNotFound)
 		return
 	}
-	h.serveFile(w, r, f, st, rel)
+	h.serveFile(w, r, f, rel)
 }
 
 // notServed answers with status and logs the URI-to-file mapping, so
@@ -181,7 +181,7 @@ func forbidden(upath string) string {
 
 // open opens rel beneath the root. Unless symlinks may leave the root,
 // the kernel enforces that nothing (symlink or "..") resolves outside it.
-func (h *Handler) open(rel string) (*os.File, os.FileInfo, error) {
+func (h *Handler) open(rel string) (*file, error) {
 	if rel == "" {
 		rel = "."
 	}
@@ -199,15 +199,64 @@ func (h *Handler) open(rel string) (*os.File, os.FileInfo, error) {
 		}
 	}
 	if err != nil {
-		return nil, nil, &os.PathError{Op: "open", Path: rel, Err: err}
+		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), rel)
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, nil, err
+	f := &file{fd: fd, name: rel}
+	if err := unix.Fstat(fd, &f.st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: rel, Err: err}
 	}
-	return f, st, nil
+	return f, nil
+}
+
+// file is a file opened beneath the root. It stays a raw descriptor
+// unless it has to become an *os.File (for http.ServeContent and
+// sendfile): os.NewFile costs two system calls more, which the small-file
+// path saves.
+type file struct {
+	fd   int
+	st   unix.Stat_t
+	name string
+	os   *os.File
+}
+
+func (f *file) isDir() bool        { return f.st.Mode&unix.S_IFMT == unix.S_IFDIR }
+func (f *file) isRegular() bool    { return f.st.Mode&unix.S_IFMT == unix.S_IFREG }
+func (f *file) size() int64        { return f.st.Size }
+func (f *file) modTime() time.Time { return time.Unix(f.st.Mtim.Unix()) }
+
+// File returns f as an *os.File, which then owns the descriptor.
+func (f *file) File() *os.File {
+	if f.os == nil {
+		f.os = os.NewFile(uintptr(f.fd), f.name)
+	}
+	return f.os
+}
+
+func (f *file) Close() error {
+	if f.os != nil {
+		return f.os.Close()
+	}
+	return unix.Close(f.fd)
+}
+
+// readFull reads the whole of a small file into buf.
+func (f *file) readFull(buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(f.fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+		n += m
+	}
+	return n, nil
 }
 
 var openat2Missing atomic.Bool // set once if the kernel has no openat2
@@ -301,22 +350,20 @@ func openBeneathSlow(dirfd int, rel string, flags int) (int, error) {
 // openIndex opens the first index file that exists in directory rel and
 // returns it with its path (so that its name gives the Content-Type). A
 // PHP index file is never opened: its source is not for sending.
-func (h *Handler) openIndex(rel string) (*os.File, os.FileInfo, string, error) {
+func (h *Handler) openIndex(rel string) (*file, string, error) {
 	err := error(os.ErrNotExist)
 	for _, name := range h.index {
-		var f *os.File
-		var st os.FileInfo
 		irel := path.Join(rel, name)
-		f, st, err = h.open(irel)
-		if err == nil {
-			if st.Mode().IsRegular() {
-				return f, st, irel, nil
+		var f *file
+		if f, err = h.open(irel); err == nil {
+			if f.isRegular() {
+				return f, irel, nil
 			}
 			f.Close()
 			err = os.ErrNotExist
 		}
 	}
-	return nil, nil, "", err
+	return nil, "", err
 }
 
 // redirectToDir answers 301 to the directory's path with a trailing
@@ -348,7 +395,7 @@ func statusFor(err error) int {
 }
 
 // serveFile sends f, or a precompressed sibling of it.
-func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, st os.FileInfo, rel string) {
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *file, rel string) {
 	hdr := w.Header()
 	ctype := mime.TypeByExtension(path.Ext(rel))
 	if ctype != "" {
@@ -360,22 +407,22 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, 
 	if h.opts.Precompressed && compressible(ctype) {
 		hdr["Vary"] = varyAcceptEncoding
 		for _, enc := range acceptedEncodings(r.Header.Get("Accept-Encoding")) {
-			cf, cst, err := h.open(rel + enc.ext)
+			cf, err := h.open(rel + enc.ext)
 			if err != nil {
 				continue
 			}
 			defer cf.Close()
-			if cst.Mode().IsRegular() {
-				f, st = cf, cst
+			if cf.isRegular() {
+				f = cf
 				hdr["Content-Encoding"] = enc.header
 				break
 			}
 		}
 	}
-	etag := makeETag(st, hdr.Get("Content-Encoding"))
+	etag := makeETag(f, hdr.Get("Content-Encoding"))
 	hdr["Etag"] = []string{etag}
-	if isPlainGet(r) && st.Size() <= smallFileMax {
-		serveSmall(w, r, f, st)
+	if isPlainGet(r) && f.size() <= smallFileMax {
+		serveSmall(w, r, f)
 		return
 	}
 	if ctype == "" {
@@ -384,7 +431,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *os.File, 
 			hdr["Content-Type"] = []string{"application/octet-stream"}
 		}
 	}
-	http.ServeContent(w, r, rel, st.ModTime(), f)
+	http.ServeContent(w, r, rel, f.modTime(), f.File())
 }
 
 var varyAcceptEncoding = []string{"Accept-Encoding"}
@@ -404,10 +451,10 @@ func isPlainGet(r *http.Request) bool {
 		len(h["If-Match"]) == 0 && len(h["If-Unmodified-Since"]) == 0
 }
 
-func serveSmall(w http.ResponseWriter, r *http.Request, f *os.File, st os.FileInfo) {
+func serveSmall(w http.ResponseWriter, r *http.Request, f *file) {
 	hdr := w.Header()
-	size := st.Size()
-	hdr["Last-Modified"] = []string{st.ModTime().UTC().Format(http.TimeFormat)}
+	size := f.size()
+	hdr["Last-Modified"] = []string{f.modTime().UTC().Format(http.TimeFormat)}
 	hdr["Content-Length"] = []string{strconv.FormatInt(size, 10)}
 	hdr["Accept-Ranges"] = acceptRangesBytes
 	if r.Method == http.MethodHead {
@@ -417,7 +464,7 @@ func serveSmall(w http.ResponseWriter, r *http.Request, f *os.File, st os.FileIn
 	bp := smallBufs.Get().(*[]byte)
 	defer smallBufs.Put(bp)
 	buf := (*bp)[:size]
-	n, err := io.ReadFull(f, buf)
+	n, err := f.readFull(buf)
 	if err != nil {
 		// The file shrank under us: send what the headers promise or
 		// nothing; net/http closes the connection on a short body.
@@ -435,12 +482,12 @@ var acceptRangesBytes = []string{"bytes"}
 
 // makeETag makes a strong validator from the file's mtime and size (as
 // nginx does), distinct per content encoding.
-func makeETag(st os.FileInfo, encoding string) string {
+func makeETag(f *file, encoding string) string {
 	b := make([]byte, 0, 48)
 	b = append(b, '"')
-	b = strconv.AppendInt(b, st.ModTime().UnixNano(), 16)
+	b = strconv.AppendInt(b, f.st.Mtim.Nano(), 16)
 	b = append(b, '-')
-	b = strconv.AppendInt(b, st.Size(), 16)
+	b = strconv.AppendInt(b, f.size(), 16)
 	if encoding != "" {
 		b = append(b, '-')
 		b = append(b, encoding...)
