@@ -1,0 +1,5 @@
+<?php
+echo "first";
+flush();
+usleep(300000);
+echo "second";
