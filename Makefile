@@ -1,38 +1,55 @@
 # fe-php: build, test, demo. Every target does its own set-up on a fresh
 # Debian 12 (as root: it installs the Debian packages it needs).
 
-GO      ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/fe-php/fe-php/internal/version.Version=$(VERSION)
+GO         ?= go
+CC         ?= cc
+PHP_PREFIX ?= /usr/local/php-zts-embed
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS    := -s -w -X github.com/fe-php/fe-php/internal/version.Version=$(VERSION)
+# fephp_bridge embeds the PHP bridge (internal/embed/bridge) in the binary.
+GOTAGS     := -tags fephp_bridge
+BRIDGE     := internal/embed/bridge/fephp-bridge.so
 
-.PHONY: all build test vet deps demo bench clean
+.PHONY: all build test vet deps php bridge demo bench clean
 
 all: build
 
-build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/fe-php ./cmd/fe-php
+build: bridge
+	$(GO) build $(GOTAGS) -trimpath -ldflags '$(LDFLAGS)' -o bin/fe-php ./cmd/fe-php
 
 # Debian packages the tests need (skipped when already installed).
 deps:
 	bash scripts/deps.sh
 
-vet:
+# The ZTS embed PHP under $(PHP_PREFIX), built from Debian's source
+# package; skipped in a second when the prefix holds the same build.
+php:
+	PHP_PREFIX=$(PHP_PREFIX) bash scripts/build-php.sh
+
+# The embedded backend's SAPI bridge, compiled against that PHP's headers.
+bridge: php $(BRIDGE)
+
+$(BRIDGE): internal/embed/bridge/fephp.c internal/embed/bridge/fephp.h $(PHP_PREFIX)/bin/php-config
+	$(CC) -O2 -g -fPIC -shared -Wall -Werror -DZEND_ENABLE_STATIC_TSRMLS_CACHE=1 \
+		$$($(PHP_PREFIX)/bin/php-config --includes) -o $@ internal/embed/bridge/fephp.c
+
+vet: bridge
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet $(GOTAGS) ./...
 
 # Every test: unit tests and integration tests against the real binary,
-# with the race detector.
+# real php-fpm and real libphp, with the race detector.
 test: deps vet
-	$(GO) test -race -count=1 ./...
+	$(GO) test $(GOTAGS) -race -count=1 ./...
 
-# The demo site on http://127.0.0.1:8080 (Ctrl-C stops it).
-demo: build
-	./bin/fe-php check -c examples/demo/fe-php.toml
-	./bin/fe-php run -c examples/demo/fe-php.toml
+# The spec's SaaS recipe on http://127.0.0.1:8080: embedded PHP, an API,
+# /admin/ on a php-fpm the demo starts, static assets (Ctrl-C stops it).
+demo: deps build
+	bash examples/demo/run.sh
 
 # fe-php against nginx on the same machine (see bench/README.md).
 bench:
 	bash bench/static.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin $(BRIDGE)

@@ -3,7 +3,7 @@
 # Idempotent and quick when everything is there.
 set -euo pipefail
 
-packages=(ca-certificates curl php8.2-fpm php8.2-cli)
+packages=(ca-certificates curl php8.2-fpm php8.2-cli libphp8.2-embed)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -98,6 +98,15 @@ type PHP struct {
 	// (WordPress, Laravel: try_files $uri $uri/ /index.php); "" disables
 	// it (such paths are 404s).
 	FrontController string `toml:"front_controller"`
+	// WaitTimeout bounds how long a request waits for a free PHP thread
+	// of the embedded backend (503 after): fe-php's addition.
+	WaitTimeout Duration `toml:"wait_timeout"`
+	// INIFile is a php.ini the embedded backend loads; "" loads none
+	// (fe-php's web defaults apply): fe-php's addition.
+	INIFile string `toml:"ini_file"`
+	// INI overrides php.ini settings for embedded PHP ([php.ini] table):
+	// fe-php's addition.
+	INI map[string]string `toml:"ini"`
 	// Opcache configures OPcache for embedded PHP.
 	Opcache Opcache `toml:"opcache"`
 }
@@ -200,6 +209,7 @@ func Default() Config {
 			WorkerMaxRequests: 10000,
 			FPMSocket:         "127.0.0.1:9000",
 			FrontController:   "/index.php",
+			WaitTimeout:       Duration{10 * time.Second},
 			Opcache: Opcache{
 				Enable:             true,
 				MemorySize:         128 << 20,

@@ -146,6 +146,7 @@ func (c *Config) resolvePaths() {
 	}
 	abs(&c.PHP.DocumentRoot)
 	abs(&c.PHP.LibPHPPath)
+	abs(&c.PHP.INIFile)
 	sf := &c.Backend.StaticFiles
 	if sf.Root == "" {
 		sf.Root = c.PHP.DocumentRoot

@@ -19,8 +19,13 @@ import (
 
 	"github.com/fe-php/fe-php/internal/accesslog"
 	"github.com/fe-php/fe-php/internal/config"
+	"github.com/fe-php/fe-php/internal/embed"
+	"github.com/fe-php/fe-php/internal/fastcgi"
+	"github.com/fe-php/fe-php/internal/fpm"
+	"github.com/fe-php/fe-php/internal/phpreq"
 	"github.com/fe-php/fe-php/internal/router"
 	"github.com/fe-php/fe-php/internal/static"
+	"github.com/fe-php/fe-php/internal/version"
 )
 
 // route is where a request goes: a rule's backend, or the default one.
@@ -107,24 +112,106 @@ func (s *Server) buildBackends() (map[string]http.Handler, error) {
 func (s *Server) buildBackend(name string) (http.Handler, error) {
 	switch name {
 	case config.BackendStatic:
-		sf := &s.cfg.Backend.StaticFiles
-		h, err := static.New(static.Options{
-			Root:                     sf.Root,
-			IndexFiles:               sf.IndexFiles,
-			CacheControl:             sf.CacheControl,
-			Precompressed:            sf.Precompressed,
-			AllowSymlinksOutsideRoot: sf.AllowSymlinksOutsideRoot,
-			Logger:                   s.log,
-		})
-		if err != nil {
-			return nil, err
-		}
-		s.closers = append(s.closers, h.Close)
-		return h, nil
-	case config.BackendEmbedded, config.BackendFastCGI:
-		return nil, fmt.Errorf("not available in this version of fe-php yet; route %s's paths to \"static\" for now", name)
+		return s.newStatic(s.cfg.Backend.StaticFiles.Root)
+	case config.BackendFastCGI:
+		return s.newFastCGI()
+	case config.BackendEmbedded:
+		return s.newEmbedded()
 	}
 	return nil, fmt.Errorf("unknown backend")
+}
+
+// newStatic returns a static backend on root with the static_files
+// settings (the PHP backends use one on the document root for the
+// non-PHP files that live beside the scripts).
+func (s *Server) newStatic(root string) (*static.Handler, error) {
+	sf := &s.cfg.Backend.StaticFiles
+	h, err := static.New(static.Options{
+		Root:                     root,
+		IndexFiles:               sf.IndexFiles,
+		CacheControl:             sf.CacheControl,
+		Precompressed:            sf.Precompressed,
+		AllowSymlinksOutsideRoot: sf.AllowSymlinksOutsideRoot,
+		Logger:                   s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, h.Close)
+	return h, nil
+}
+
+// newResolver returns the script resolver both PHP backends share.
+func (s *Server) newResolver() (*phpreq.Resolver, error) {
+	return phpreq.NewResolver(phpreq.Options{
+		DocumentRoot:    s.cfg.PHP.DocumentRoot,
+		FrontController: s.cfg.PHP.FrontController,
+		ServerSoftware:  version.ServerSoftware(),
+	})
+}
+
+func (s *Server) newEmbedded() (http.Handler, error) {
+	resolver, err := s.newResolver()
+	if err != nil {
+		return nil, err
+	}
+	files, err := s.newStatic(s.cfg.PHP.DocumentRoot)
+	if err != nil {
+		return nil, err
+	}
+	p := &s.cfg.PHP
+	b, err := embed.New(embed.Options{
+		LibPHPPath:  p.LibPHPPath,
+		Workers:     p.WorkerPoolSize,
+		MaxRequests: p.WorkerMaxRequests,
+		WaitTimeout: p.WaitTimeout.Duration,
+		INIFile:     p.INIFile,
+		INI:         p.INI,
+		Opcache:     p.Opcache,
+		Resolver:    resolver,
+		Static:      files,
+		Logger:      s.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, b.Close)
+	return b, nil
+}
+
+func (s *Server) newFastCGI() (http.Handler, error) {
+	resolver, err := s.newResolver()
+	if err != nil {
+		return nil, err
+	}
+	files, err := s.newStatic(s.cfg.PHP.DocumentRoot)
+	if err != nil {
+		return nil, err
+	}
+	cp := &s.cfg.Backend.ConnectionPool
+	network, addr := "tcp", s.cfg.PHP.FPMSocket
+	if strings.HasPrefix(addr, "/") {
+		network = "unix"
+	}
+	secs := func(n int) time.Duration { return time.Duration(n) * time.Second }
+	b := fpm.New(fpm.Options{
+		Pool: fastcgi.PoolConfig{
+			Network:        network,
+			Address:        addr,
+			MaxSize:        cp.MaxSize,
+			MaxIdleTime:    secs(cp.MaxIdleTimeSecs),
+			MaxLifetime:    secs(cp.MaxLifetimeSecs),
+			ConnectTimeout: secs(cp.ConnectTimeoutSecs),
+			WaitTimeout:    secs(cp.WaitTimeoutSecs),
+		},
+		ReadTimeout: secs(cp.ReadTimeoutSecs),
+		Breaker:     cp.CircuitBreaker,
+		Resolver:    resolver,
+		Static:      files,
+		Logger:      s.log,
+	})
+	s.closers = append(s.closers, b.Close)
+	return b, nil
 }
 
 // Close releases the backends and flushes the access log.

@@ -89,11 +89,11 @@ priority = 90`, 1),
 			[]*regexp.Regexp{regexp.MustCompile(`bad\.toml:8\b.*static_files\.root.*no-such-dir`)},
 		},
 		{
-			"rule to embedded (not built yet)",
+			"rule to embedded, libphp missing",
 			strings.Replace(goodConfig, `backend = "static"
 priority = 90`, `backend = "embedded"
-priority = 90`, 1),
-			[]*regexp.Regexp{regexp.MustCompile(`embedded`), regexp.MustCompile(`not (available|built|supported)`)},
+priority = 90`, 1) + "\n[php]\ndocument_root = \"root\"\nlibphp_path = \"/nonexistent/libphp.so\"\n",
+			[]*regexp.Regexp{regexp.MustCompile(`embedded`), regexp.MustCompile(`/nonexistent/libphp\.so.*no such file`)},
 		},
 		{
 			"not TOML",
@@ -132,8 +132,8 @@ func TestCLIRunRefusesBadConfig(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	for name, cfg := range map[string]string{
-		"misspelled": "[server]\nlisten = \"" + addr + "\"\nlog_levle = \"debug\"\n",
-		"embedded":   strings.Replace(goodConfig, "127.0.0.1:0", addr, 1) + "\n[[backend.routing_rules]]\npattern = { type = \"prefix\", value = \"/php/\" }\nbackend = \"embedded\"\npriority = 1\n",
+		"misspelled":              "[server]\nlisten = \"" + addr + "\"\nlog_levle = \"debug\"\n",
+		"embedded without libphp": strings.Replace(goodConfig, "127.0.0.1:0", addr, 1) + "\n[[backend.routing_rules]]\npattern = { type = \"prefix\", value = \"/php/\" }\nbackend = \"embedded\"\npriority = 1\n[php]\ndocument_root = \"root\"\nlibphp_path = \"/nonexistent/libphp.so\"\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := writeConfig(t, "bad.toml", cfg)

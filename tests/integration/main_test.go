@@ -24,6 +24,11 @@ import (
 // binary is the fe-php executable TestMain builds.
 var binary string
 
+// buildTags are the tags the binary under test is built with: the test
+// binary's own (see tags_bridge_test.go), so that "make test" tests the
+// binary "make build" makes.
+var buildTags string
+
 func TestMain(m *testing.M) {
 	os.Exit(buildAndRun(m))
 }
@@ -41,7 +46,11 @@ func buildAndRun(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "integration: the go tool is not on PATH:", err)
 		return 1
 	}
-	cmd := exec.Command(goTool, "build", "-o", binary, "github.com/fe-php/fe-php/cmd/fe-php")
+	args := []string{"build", "-o", binary}
+	if buildTags != "" {
+		args = append(args, "-tags", buildTags)
+	}
+	cmd := exec.Command(goTool, append(args, "github.com/fe-php/fe-php/cmd/fe-php")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "integration: building fe-php: %v\n%s", err, out)
 		return 1

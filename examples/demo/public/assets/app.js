@@ -1,2 +1,5 @@
-document.getElementById("route").insertAdjacentHTML("beforeend",
-  "<br>You are at <code>" + location.pathname.replace(/[<>&]/g, "") + "</code>.");
+fetch("/api/runtime").then(r => r.json()).then(info => {
+  const p = document.createElement("p");
+  p.textContent = "API says: " + JSON.stringify(info);
+  document.querySelector("main").appendChild(p);
+});

@@ -1,0 +1,485 @@
+/*
+ * fephp.c: fe-php's PHP SAPI, built against the PHP headers into a shared
+ * object that fe-php loads after libphp. It starts PHP with web defaults,
+ * runs one script per fephp_execute() call on the calling (PHP) thread,
+ * and hands headers and output back to Go, buffered: a request that does
+ * not stream costs no call from C into Go at all.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <ctype.h>
+
+#include "php.h"
+#include "SAPI.h"
+#include "php_main.h"
+#include "php_variables.h"
+#include "php_ini.h"
+#include "php_output.h"
+#include "ext/standard/info.h"
+#include "zend_ini.h"
+#include "zend_exceptions.h"
+
+#include "fephp.h"
+
+ZEND_TSRMLS_CACHE_DEFINE()
+
+static fephp_callbacks cb;
+
+/* Per PHP thread: the request being executed and its buffers. */
+typedef struct {
+	char *data;
+	size_t len, cap;
+} buf_t;
+
+static __thread fephp_request *cur;
+static __thread buf_t out_buf, hdr_buf;
+static __thread int hdr_ready;   /* send_headers ran: status and hdr_buf are final */
+static __thread int cur_status;
+static __thread size_t body_pos;
+static __thread int thread_ready;   /* this thread has its PHP context */
+static __thread int thread_served;  /* requests since the context was made */
+static int max_requests;
+
+/* Output is delivered to Go once this much is buffered. */
+#define OUT_CHUNK (64 * 1024)
+
+static void buf_append(buf_t *b, const char *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n) cap *= 2;
+		char *d = realloc(b->data, cap);
+		if (!d) return; /* out of memory: drop, PHP will fail soon enough */
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+/* deliver passes headers (once) and buffered output to Go. */
+static int deliver(int flush)
+{
+	if (!cur || cur->finished) {
+		out_buf.len = 0;
+		return 0;
+	}
+	if (!hdr_ready && !SG(headers_sent)) {
+		sapi_send_headers();
+	}
+	int rc = cb.write(cur->handle, cur_status,
+	                  cur->delivered ? NULL : hdr_buf.data, cur->delivered ? 0 : hdr_buf.len,
+	                  out_buf.data, out_buf.len, flush);
+	cur->delivered = 1;
+	out_buf.len = 0;
+	return rc;
+}
+
+static size_t fephp_ub_write(const char *str, size_t len)
+{
+	if (!cur || cur->finished) {
+		return len; /* after fastcgi_finish_request(): discarded, as under FPM */
+	}
+	buf_append(&out_buf, str, len);
+	if (out_buf.len >= OUT_CHUNK && deliver(0) < 0) {
+		php_handle_aborted_connection();
+		return 0;
+	}
+	return len;
+}
+
+static void fephp_flush(void *server_context)
+{
+	if (!cur || cur->finished) return;
+	if (deliver(1) < 0) {
+		php_handle_aborted_connection();
+	}
+}
+
+/* status_from parses "Status: 404 Not Found" (CGI), 0 if not one. */
+static int status_from(const char *h, size_t len)
+{
+	if (len < 10 || strncasecmp(h, "Status:", 7) != 0) return 0;
+	const char *p = h + 7;
+	while (*p == ' ' || *p == '\t') p++;
+	if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2])) return 0;
+	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+}
+
+static int fephp_send_headers(sapi_headers_struct *sh)
+{
+	hdr_buf.len = 0;
+	cur_status = sh->http_response_code ? sh->http_response_code : 200;
+	zend_llist_position pos;
+	for (sapi_header_struct *h = zend_llist_get_first_ex(&sh->headers, &pos); h;
+	     h = zend_llist_get_next_ex(&sh->headers, &pos)) {
+		int st = status_from(h->header, h->header_len);
+		if (st) {
+			cur_status = st;
+			continue;
+		}
+		buf_append(&hdr_buf, h->header, h->header_len);
+		buf_append(&hdr_buf, "\n", 1);
+	}
+	if (sh->send_default_content_type) {
+		sapi_header_struct def;
+		sapi_get_default_content_type_header(&def);
+		buf_append(&hdr_buf, def.header, def.header_len);
+		buf_append(&hdr_buf, "\n", 1);
+		sapi_free_header(&def);
+	}
+	hdr_ready = 1;
+	return SAPI_HEADER_SENT_SUCCESSFULLY;
+}
+
+static size_t fephp_read_post(char *buffer, size_t count)
+{
+	if (!cur) return 0;
+	if (body_pos < cur->body_len) {
+		size_t n = cur->body_len - body_pos;
+		if (n > count) n = count;
+		memcpy(buffer, cur->body + body_pos, n);
+		body_pos += n;
+		return n;
+	}
+	if (cur->body_complete) return 0;
+	return cb.read_body(cur->handle, buffer, count);
+}
+
+static char *fephp_read_cookies(void)
+{
+	return cur ? (char *)cur->cookie : NULL;
+}
+
+static void fephp_register_variables(zval *track_vars_array)
+{
+	if (!cur) return;
+	const char *p = cur->env, *end = cur->env + cur->env_len;
+	for (size_t i = 0; i < cur->env_count && p < end; i++) {
+		const char *name = p;
+		p += strlen(p) + 1;
+		const char *val = p;
+		size_t vlen = strlen(p);
+		p += vlen + 1;
+		php_register_variable_safe((char *)name, (char *)val, vlen, track_vars_array);
+	}
+}
+
+/* fephp_getenv makes the CGI environment visible to getenv(), as under FPM. */
+static char *fephp_getenv(const char *name, size_t name_len)
+{
+	if (!cur) return NULL;
+	const char *p = cur->env, *end = cur->env + cur->env_len;
+	for (size_t i = 0; i < cur->env_count && p < end; i++) {
+		size_t nlen = strlen(p);
+		const char *val = p + nlen + 1;
+		if (nlen == name_len && memcmp(p, name, name_len) == 0) {
+			return (char *)val;
+		}
+		p = val + strlen(val) + 1;
+	}
+	return NULL;
+}
+
+static void fephp_log_message(const char *msg, int syslog_type)
+{
+	cb.log(cur ? cur->handle : 0, syslog_type, msg, strlen(msg));
+}
+
+static zend_result fephp_get_request_time(double *t)
+{
+	if (!cur) return FAILURE;
+	*t = cur->request_time;
+	return SUCCESS;
+}
+
+static int fephp_activate(void) { return SUCCESS; }
+static int fephp_deactivate(void) { return SUCCESS; }
+
+static int fephp_startup_module(sapi_module_struct *m)
+{
+	return php_module_startup(m, NULL);
+}
+
+/* --- functions FPM users expect ------------------------------------- */
+
+/* getallheaders() rebuilds header names from the HTTP_* variables, as
+ * FPM does. */
+PHP_FUNCTION(fephp_getallheaders)
+{
+	ZEND_PARSE_PARAMETERS_NONE();
+	array_init(return_value);
+	if (!cur) return;
+	const char *p = cur->env, *end = cur->env + cur->env_len;
+	char name[256];
+	for (size_t i = 0; i < cur->env_count && p < end; i++) {
+		size_t nlen = strlen(p);
+		const char *val = p + nlen + 1;
+		size_t vlen = strlen(val);
+		const char *src = NULL;
+		if (nlen > 5 && strncmp(p, "HTTP_", 5) == 0) src = p + 5;
+		else if (strcmp(p, "CONTENT_TYPE") == 0 || strcmp(p, "CONTENT_LENGTH") == 0) src = p;
+		if (src && strlen(src) < sizeof(name)) {
+			size_t j = 0;
+			int upper = 1;
+			for (; src[j]; j++) {
+				char c = src[j];
+				if (c == '_') { name[j] = '-'; upper = 1; continue; }
+				name[j] = upper ? c : tolower((unsigned char)c);
+				upper = 0;
+			}
+			name[j] = 0;
+			if (!(src == p && vlen == 0)) {
+				add_assoc_stringl_ex(return_value, name, j, (char *)val, vlen);
+			}
+		}
+		p = val + vlen + 1;
+	}
+}
+
+/* fastcgi_finish_request() sends the whole response now; the script goes
+ * on, and its further output is discarded. */
+PHP_FUNCTION(fephp_finish_request)
+{
+	ZEND_PARSE_PARAMETERS_NONE();
+	if (!cur || cur->finished) {
+		RETURN_FALSE;
+	}
+	php_output_end_all();
+	if (!SG(headers_sent)) {
+		sapi_send_headers();
+	}
+	cb.finish(cur->handle, cur_status,
+	          cur->delivered ? NULL : hdr_buf.data, cur->delivered ? 0 : hdr_buf.len,
+	          out_buf.data, out_buf.len);
+	out_buf.len = 0;
+	cur->delivered = 1;
+	cur->finished = 1;
+	RETURN_TRUE;
+}
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fephp_getallheaders, 0, 0, IS_ARRAY, 0)
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_fephp_finish_request, 0, 0, _IS_BOOL, 0)
+ZEND_END_ARG_INFO()
+
+static const zend_function_entry fephp_functions[] = {
+	ZEND_NAMED_FE(getallheaders, ZEND_FN(fephp_getallheaders), arginfo_fephp_getallheaders)
+	ZEND_NAMED_FE(apache_request_headers, ZEND_FN(fephp_getallheaders), arginfo_fephp_getallheaders)
+	ZEND_NAMED_FE(fastcgi_finish_request, ZEND_FN(fephp_finish_request), arginfo_fephp_finish_request)
+	ZEND_FE_END
+};
+
+/* --- the module ----------------------------------------------------- */
+
+/* OPcache enables itself only under the SAPI names it knows. fe-php
+ * starts under one of them, then takes its own name before any script
+ * runs, so that php_sapi_name() and PHP_SAPI tell the truth. */
+#define STARTUP_NAME "cgi-fcgi"
+#define SAPI_NAME "fe-php"
+
+static sapi_module_struct fephp_module = {
+	STARTUP_NAME,                 /* name */
+	"fe-php",                     /* pretty name */
+	fephp_startup_module,         /* startup */
+	php_module_shutdown_wrapper,  /* shutdown */
+	fephp_activate,               /* activate */
+	fephp_deactivate,             /* deactivate */
+	fephp_ub_write,               /* unbuffered write */
+	fephp_flush,                  /* flush */
+	NULL,                         /* get uid */
+	fephp_getenv,                 /* getenv */
+	php_error,                    /* error handler */
+	NULL,                         /* header handler */
+	fephp_send_headers,           /* send headers handler */
+	NULL,                         /* send header handler */
+	fephp_read_post,              /* read POST data */
+	fephp_read_cookies,           /* read Cookies */
+	fephp_register_variables,     /* register server variables */
+	fephp_log_message,            /* log message */
+	fephp_get_request_time,       /* request time */
+	NULL,                         /* terminate process */
+	STANDARD_SAPI_MODULE_PROPERTIES
+};
+
+static const char *ini_defaults_text;
+
+/* ini_defaults sets fe-php's web defaults below php.ini's values. */
+static void fephp_ini_defaults(HashTable *configuration_hash)
+{
+	const char *p = ini_defaults_text;
+	while (p && *p) {
+		const char *eol = strchr(p, '\n');
+		size_t line = eol ? (size_t)(eol - p) : strlen(p);
+		const char *eq = memchr(p, '=', line);
+		if (eq) {
+			zval v;
+			ZVAL_NEW_STR(&v, zend_string_init(eq + 1, line - (eq - p) - 1, 1));
+			zend_hash_str_update(configuration_hash, p, eq - p, &v);
+		}
+		p += line + (eol ? 1 : 0);
+	}
+}
+
+/* sapi_name_str is SAPI_NAME as a string marked interned: constants are
+ * read by every request, and an interned string is never
+ * reference-counted, so threads can share it. */
+static zend_string *sapi_name_str;
+
+static void make_sapi_name(void)
+{
+	sapi_name_str = zend_string_init(SAPI_NAME, sizeof(SAPI_NAME) - 1, 1);
+	zend_string_hash_val(sapi_name_str);
+	GC_TYPE_INFO(sapi_name_str) = GC_STRING | ((IS_STR_INTERNED | IS_STR_PERSISTENT | IS_STR_PERMANENT) << GC_FLAGS_SHIFT);
+	sapi_module.name = (char *)SAPI_NAME;
+}
+
+/* set_sapi_constant makes PHP_SAPI agree with php_sapi_name(). Under ZTS
+ * each thread has its own copy of the constants table, made when the
+ * thread gets its context, so each thread sets its own. */
+static void set_sapi_constant(void)
+{
+	zend_constant *c = zend_hash_str_find_ptr(EG(zend_constants), "PHP_SAPI", sizeof("PHP_SAPI") - 1);
+	if (c && Z_TYPE(c->value) == IS_STRING && sapi_name_str) {
+		ZVAL_INTERNED_STR(&c->value, sapi_name_str);
+	}
+}
+
+int fephp_abi(void) { return FEPHP_ABI; }
+
+const char *fephp_php_version(void) { return PHP_VERSION; }
+
+/* The extension API this bridge was built for ("API20220829,TS"): every
+ * module of a compatible libphp carries the same string. */
+const char *fephp_build_id(void) { return ZEND_MODULE_BUILD_ID; }
+
+int fephp_startup(fephp_config *cfg)
+{
+	if (cfg->abi != FEPHP_ABI) {
+		snprintf(cfg->error, sizeof(cfg->error), "bridge ABI %d, fe-php wants %d", FEPHP_ABI, cfg->abi);
+		return -1;
+	}
+	cb = cfg->cb;
+	ini_defaults_text = cfg->ini_defaults;
+	max_requests = cfg->max_requests;
+
+	php_tsrm_startup();
+	ZEND_TSRMLS_CACHE_UPDATE();
+	sapi_startup(&fephp_module);
+
+	/* sapi_startup and module startup copy the struct: set fields between. */
+	fephp_module.ini_defaults = fephp_ini_defaults;
+	fephp_module.php_ini_ignore_cwd = 1;
+	if (cfg->ini_file && *cfg->ini_file) {
+		fephp_module.php_ini_path_override = strdup(cfg->ini_file);
+	} else {
+		fephp_module.php_ini_ignore = 1;
+	}
+	fephp_module.ini_entries = cfg->ini_entries ? strdup(cfg->ini_entries) : NULL;
+	fephp_module.additional_functions = fephp_functions;
+	fephp_module.phpinfo_as_text = 0;
+
+	if (fephp_module.startup(&fephp_module) == FAILURE) {
+		snprintf(cfg->error, sizeof(cfg->error), "php_module_startup failed (see the log above)");
+		return -1;
+	}
+	make_sapi_name();
+	return 0;
+}
+
+void fephp_shutdown(void)
+{
+	php_module_shutdown();
+	sapi_shutdown();
+	tsrm_shutdown();
+	free(fephp_module.ini_entries);
+	fephp_module.ini_entries = NULL;
+}
+
+/* fephp_contexts_made counts contexts made, for tests of recycling. */
+static volatile long contexts_made;
+long fephp_contexts_made(void) { return __atomic_load_n(&contexts_made, __ATOMIC_RELAXED); }
+
+/* thread_context gives the calling thread its PHP context the first time
+ * it runs PHP, and a fresh one after max_requests (leak mitigation). */
+static void thread_context(void)
+{
+	if (thread_ready && max_requests > 0 && thread_served >= max_requests) {
+		ts_free_thread();
+		thread_ready = 0;
+	}
+	if (!thread_ready) {
+		(void)ts_resource(0);
+		ZEND_TSRMLS_CACHE_UPDATE();
+		set_sapi_constant();
+		thread_ready = 1;
+		thread_served = 0;
+		__atomic_add_fetch(&contexts_made, 1, __ATOMIC_RELAXED);
+	}
+	thread_served++;
+}
+
+int fephp_execute(fephp_request *req)
+{
+	int rc = 0;
+	thread_context();
+	cur = req;
+	out_buf.len = 0;
+	hdr_buf.len = 0;
+	hdr_ready = 0;
+	cur_status = 200;
+	body_pos = 0;
+	req->delivered = 0;
+	req->finished = 0;
+
+	SG(server_context) = req;
+	SG(request_info).request_method = req->method;
+	SG(request_info).query_string = (char *)req->query;
+	SG(request_info).request_uri = (char *)req->uri;
+	SG(request_info).path_translated = (char *)req->script;
+	SG(request_info).content_type = req->content_type;
+	SG(request_info).content_length = req->content_length < 0 ? 0 : req->content_length;
+	SG(request_info).cookie_data = (char *)req->cookie;
+	SG(request_info).proto_num = req->proto_num;
+	SG(request_info).headers_only = strcmp(req->method, "HEAD") == 0;
+	SG(sapi_headers).http_response_code = 200;
+	SG(request_info).auth_user = NULL;
+	SG(request_info).auth_password = NULL;
+	SG(request_info).auth_digest = NULL;
+	php_handle_auth_data(req->authorization);
+
+	if (php_request_startup() == FAILURE) {
+		SG(server_context) = NULL;
+		cur = NULL;
+		req->status = 500;
+		req->headers = NULL;
+		req->headers_len = 0;
+		req->out = NULL;
+		req->out_len = 0;
+		return -1;
+	}
+
+	zend_file_handle fh;
+	zend_stream_init_filename(&fh, req->script);
+	fh.primary_script = 1;
+	zend_first_try {
+		php_execute_script(&fh);
+	} zend_end_try();
+	zend_destroy_file_handle(&fh);
+
+	php_request_shutdown(NULL);
+
+	req->status = cur_status;
+	req->headers = hdr_buf.data;
+	req->headers_len = req->delivered ? 0 : hdr_buf.len;
+	req->out = out_buf.data;
+	req->out_len = req->finished ? 0 : out_buf.len;
+	SG(server_context) = NULL;
+	cur = NULL;
+	return rc;
+}

@@ -1,0 +1,89 @@
+/*
+ * fephp.h: the seam between fe-php (Go) and its PHP SAPI bridge (C).
+ *
+ * The bridge is a small shared object built against the PHP headers and
+ * loaded at run time after libphp (RTLD_GLOBAL), so that the fe-php
+ * binary itself never links libphp. This header uses no PHP type: Go
+ * includes it too.
+ */
+#ifndef FEPHP_H
+#define FEPHP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* FEPHP_ABI changes whenever a struct or function below changes. */
+#define FEPHP_ABI 1
+
+/* One request, prepared by Go, executed by the bridge on a PHP thread. */
+typedef struct fephp_request {
+	uintptr_t handle;          /* Go's handle for callbacks */
+
+	/* CGI environment: count pairs of NUL-terminated "NAME\0VALUE\0". */
+	const char *env;
+	size_t env_len;
+	size_t env_count;
+
+	const char *method;
+	const char *uri;           /* REQUEST_URI */
+	const char *query;         /* QUERY_STRING */
+	const char *script;        /* SCRIPT_FILENAME */
+	const char *content_type;  /* NULL if none */
+	const char *cookie;        /* NULL if none */
+	const char *authorization; /* NULL if none */
+	int64_t content_length;    /* -1 if no body */
+	int proto_num;             /* 1000 for HTTP/1.0, 1001 for HTTP/1.1 */
+	double request_time;       /* Unix seconds */
+
+	/* The body, or its first part: when body_complete is 0, the rest is
+	 * read through the read_body callback. */
+	const char *body;
+	size_t body_len;
+	int body_complete;
+
+	/* Response, filled in by the bridge. Memory stays valid until the
+	 * thread's next request. */
+	int status;
+	const char *headers;       /* "Name: value\n" lines */
+	size_t headers_len;
+	const char *out;           /* output not yet delivered */
+	size_t out_len;
+	int delivered;             /* headers already went to Go (streaming) */
+	int finished;              /* fastcgi_finish_request() completed the response */
+} fephp_request;
+
+/* Calls from the bridge into Go. */
+typedef struct fephp_callbacks {
+	/* write sends the headers (the first time), then data; flush asks
+	 * for it to reach the client now. It returns -1 when the client is
+	 * gone. */
+	int (*write)(uintptr_t h, int status, const char *hdrs, size_t hlen,
+	             const char *data, size_t len, int flush);
+	/* read_body reads the rest of the request body; 0 at the end. */
+	size_t (*read_body)(uintptr_t h, char *buf, size_t len);
+	/* log receives PHP's error log lines (level: 3 error .. 7 debug). */
+	void (*log)(uintptr_t h, int level, const char *msg, size_t len);
+	/* finish completes the response (fastcgi_finish_request()). */
+	void (*finish)(uintptr_t h, int status, const char *hdrs, size_t hlen,
+	               const char *data, size_t len);
+} fephp_callbacks;
+
+typedef struct fephp_config {
+	int abi;                   /* FEPHP_ABI */
+	const char *ini_defaults;  /* "key=value\n": below php.ini */
+	const char *ini_file;      /* php.ini to load, or NULL for none */
+	const char *ini_entries;   /* "key=value\n": above php.ini */
+	int max_requests;          /* recycle a thread's PHP context after this many (0: never) */
+	fephp_callbacks cb;
+	char error[512];           /* out: why startup failed */
+} fephp_config;
+
+/* The bridge's entry points, looked up with dlsym. */
+typedef int (*fephp_startup_fn)(fephp_config *cfg);        /* main thread */
+typedef void (*fephp_shutdown_fn)(void);                   /* main thread */
+typedef int (*fephp_execute_fn)(fephp_request *req);       /* a PHP thread */
+typedef const char *(*fephp_php_version_fn)(void);         /* headers' PHP_VERSION */
+typedef const char *(*fephp_build_id_fn)(void);            /* ZEND_MODULE_BUILD_ID */
+typedef int (*fephp_abi_fn)(void);
+
+#endif

@@ -1,0 +1,20 @@
+/* loader.h: what Go calls in loader.c. */
+#ifndef FEPHP_LOADER_H
+#define FEPHP_LOADER_H
+#include <stddef.h>
+#include "bridge/fephp.h"
+
+#define FEPHP_THREAD_STACK (64UL << 20)
+
+size_t fephp_current_stack(void);
+const char *fephp_dlerror(void);
+int fephp_open_libphp(const char *path);
+int fephp_libphp_is_zts(void);
+const char *fephp_open_bridge(const char *path);
+int fephp_bridge_abi(void);
+const char *fephp_bridge_php_version(void);
+const char *fephp_bridge_build_id(void);
+int fephp_call_startup(fephp_config *cfg);
+int fephp_call_execute(fephp_request *r);
+long fephp_call_contexts_made(void);
+#endif
