@@ -206,9 +206,15 @@ var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<
 func (b *Backend) proxy(w http.ResponseWriter, r *http.Request, t *phpreq.Target, env *phpreq.Env, body *phpreq.Body) error {
 	ctx := r.Context()
 	reqID := r.Header.Get("X-Request-Id")
+	// FPM sends PHP's error log lines on stderr as "PHP message: ...",
+	// several joined with "; " in one record: one log line each, as the
+	// embedded backend logs them.
 	stderr := func(p []byte) {
-		for line := range strings.SplitSeq(strings.TrimRight(string(p), "\n"), "\n") {
-			b.log.Warn("php-fpm stderr", slog.String("request_id", reqID), slog.String("script", t.ScriptFilename), slog.String("message", line))
+		for msg := range strings.SplitSeq(strings.TrimSpace(string(p)), "; PHP message: ") {
+			msg = strings.TrimPrefix(strings.TrimPrefix(msg, "; "), "PHP message: ")
+			if msg != "" {
+				b.log.Warn("php", slog.String("request_id", reqID), slog.String("script", t.ScriptFilename), slog.String("message", msg))
+			}
 		}
 	}
 	var replay []byte // the whole body, when small enough to send twice
@@ -278,11 +284,16 @@ func (b *Backend) proxy(w http.ResponseWriter, r *http.Request, t *phpreq.Target
 		if errors.As(err, &be) {
 			return &clientBodyError{err: be.Err}
 		}
+		var tooLong *fastcgi.ParamTooLongError
+		if errors.As(err, &tooLong) {
+			return &upstreamError{http.StatusRequestHeaderFieldsTooLarge, err}
+		}
 		// A kept-open connection FPM closed since (pm.max_requests) fails
 		// before any record of the response: the request reached no PHP.
-		// Retry on another connection if the body can be sent again.
+		// Retry on another connection if the body can be sent again;
+		// several children may have recycled at once.
 		if conn.Reused() && (resp == nil || !resp.Received()) && (bodyReader == nil || replay != nil) &&
-			attempt < 3 && !isTimeout(err) {
+			attempt <= b.opts.Pool.MaxSize && !isTimeout(err) {
 			continue
 		}
 		if isTimeout(err) || timedOut {

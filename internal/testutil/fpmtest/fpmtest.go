@@ -402,14 +402,18 @@ func countTCP(t testing.TB, file string, port int) int {
 	}
 	want := fmt.Sprintf(":%04X", port)
 	n := 0
+	// The kernel writes the table in pages: a line can appear twice when
+	// the table changes during the read, so count each connection once.
+	seen := map[string]bool{}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Scan() // header
 	for sc.Scan() {
 		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode ...
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 10 || !strings.HasSuffix(fields[1], want) {
+		if len(fields) < 10 || !strings.HasSuffix(fields[1], want) || seen[fields[1]+" "+fields[2]] {
 			continue
 		}
+		seen[fields[1]+" "+fields[2]] = true
 		switch st, inode := fields[3], fields[9]; st {
 		case tcpEstablished: // accepted, or queued (inode 0)
 			n++
@@ -428,15 +432,17 @@ func countUnix(t testing.TB, path string) int {
 		t.Fatal(err)
 	}
 	n := 0
+	seen := map[string]bool{} // a line may appear twice (see countTCP)
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
 	sc.Scan() // header
 	for sc.Scan() {
 		// Num RefCount Protocol Flags Type St Inode Path
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 8 || fields[7] != path {
+		if len(fields) < 8 || fields[7] != path || seen[fields[6]] {
 			continue
 		}
+		seen[fields[6]] = true
 		// The listener is unconnected (St 01, __SO_ACCEPTCON in Flags).
 		// Server ends carry the listener's path: St 02 while queued in the
 		// backlog, 03 once connected (and still after a shutdown).

@@ -1,0 +1,3 @@
+<?php
+require __DIR__ . '/lib/dump.inc';
+dump('info.php');

@@ -1,0 +1,3 @@
+<?php
+require dirname(__DIR__) . '/lib/dump.inc';
+dump('sub/index.php');
