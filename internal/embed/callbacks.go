@@ -7,6 +7,7 @@ package embed
 import "C"
 
 import (
+	"io"
 	"log/slog"
 	"unsafe"
 )
@@ -32,7 +33,9 @@ func fephpGoReadBody(h C.uintptr_t, buf *C.char, n C.size_t) C.size_t {
 	if j == nil || j.body == nil {
 		return 0
 	}
-	got, _ := j.body.Read(unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n)))
+	// PHP takes a short read for the end of the body (SAPI's
+	// sapi_read_post_block): fill the buffer unless the body ends.
+	got, _ := io.ReadFull(j.body, unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n)))
 	return C.size_t(got)
 }
 
@@ -72,8 +75,10 @@ func syslogLevel(prio int) slog.Level {
 		return slog.LevelError
 	case prio == 4: // LOG_WARNING
 		return slog.LevelWarn
-	case prio <= 6: // LOG_NOTICE, LOG_INFO
+	case prio == 5: // LOG_NOTICE (error_log(), E_NOTICE)
 		return slog.LevelWarn
+	case prio == 6: // LOG_INFO (the bridge's own notes, e.g. recycling)
+		return slog.LevelInfo
 	default:
 		return slog.LevelDebug
 	}
