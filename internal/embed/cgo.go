@@ -47,7 +47,10 @@ func loadLibPHP(path string, bridgeSO []byte) error {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	if C.fephp_open_libphp(cpath) != 0 {
-		return fmt.Errorf("php.libphp_path %s: cannot load: %s", path, C.GoString(C.fephp_dlerror()))
+		return fmt.Errorf("php.libphp_path %s: cannot load it as a shared library: %s (want the libphp.so of a ZTS PHP built with --enable-embed)", path, C.GoString(C.fephp_dlerror()))
+	}
+	if C.fephp_libphp_is_php() == 0 {
+		return fmt.Errorf("php.libphp_path %s is not libphp: it exports no php_module_startup (want the libphp.so of a ZTS PHP built with --enable-embed)", path)
 	}
 	if C.fephp_libphp_is_zts() == 0 {
 		return fmt.Errorf("php.libphp_path %s is a non-thread-safe (NTS) PHP build; the embedded backend needs ZTS (configure --enable-zts, as scripts/build-php.sh does)", path)

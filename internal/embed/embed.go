@@ -159,6 +159,9 @@ var iniDefaults = strings.Join([]string{
 	"max_execution_time=30",
 	"register_argc_argv=0",
 	"error_reporting=22527", // E_ALL & ~E_DEPRECATED & ~E_STRICT
+	// No $_ENV: FPM clears its workers' environment (clear_env = yes);
+	// fe-php's own environment must not reach scripts that way.
+	"variables_order=GPCS",
 	"",
 }, "\n")
 
@@ -277,12 +280,14 @@ func (b *Backend) serveScript(w http.ResponseWriter, r *http.Request, t *phpreq.
 	out := cbytes(j.creq.out, j.creq.out_len)
 	delivered := j.creq.delivered != 0
 	finished := j.creq.finished != 0
+	// From here on the slot's job belongs to the next request: use w,
+	// never j (hdrs and out are this thread's buffers, safe while locked).
 	release()
 	if finished {
 		return
 	}
 	if !delivered {
-		j.applyHeaders(hdrs)
+		addHeaders(w.Header(), hdrs)
 		if len(out) > 0 && len(w.Header()["Content-Length"]) == 0 {
 			w.Header()["Content-Length"] = []string{strconv.Itoa(len(out))}
 		}
@@ -303,6 +308,7 @@ type job struct {
 	reqID       string
 	script      string
 	wroteHeader bool
+	status      int // the status sent when the response started streaming
 	creq        *C.fephp_request
 	arena       unsafe.Pointer // C memory holding the strings and body prefix
 	arenaCap    int
@@ -399,10 +405,14 @@ func (j *job) fill(r *http.Request, env *phpreq.Env, t *phpreq.Target, body *php
 	return nil
 }
 
-// applyHeaders sets the response status and the headers PHP produced
-// ("Name: value\n" lines).
+// applyHeaders adds the headers PHP produced to the job's response.
 func (j *job) applyHeaders(hdrs []byte) {
-	h := j.w.Header()
+	addHeaders(j.w.Header(), hdrs)
+	j.wroteHeader = true
+}
+
+// addHeaders adds the headers PHP produced ("Name: value\n" lines) to h.
+func addHeaders(h http.Header, hdrs []byte) {
 	for len(hdrs) > 0 {
 		line := hdrs
 		if i := indexByte(hdrs, '\n'); i >= 0 {
@@ -421,7 +431,6 @@ func (j *job) applyHeaders(hdrs []byte) {
 		}
 		h[key] = append(h[key], strings.TrimSpace(value))
 	}
-	j.wroteHeader = true
 }
 
 func indexByte(b []byte, c byte) int {
@@ -438,6 +447,7 @@ func indexByte(b []byte, c byte) int {
 func (j *job) write(status int, hdrs, data []byte, flush bool) error {
 	if !j.wroteHeader {
 		j.applyHeaders(hdrs)
+		j.status = status
 		j.w.WriteHeader(status)
 	}
 	if len(data) > 0 {
@@ -457,7 +467,8 @@ func (j *job) write(status int, hdrs, data []byte, flush bool) error {
 // Content-Length when nothing was streamed yet, so that the client holds
 // a complete response while the script goes on.
 func (j *job) finish(status int, hdrs, data []byte) {
-	if !j.wroteHeader {
+	streamed := j.wroteHeader
+	if !streamed {
 		j.applyHeaders(hdrs)
 		if len(j.w.Header()["Content-Length"]) == 0 {
 			j.w.Header()["Content-Length"] = []string{strconv.Itoa(len(data))}
@@ -467,5 +478,31 @@ func (j *job) finish(status int, hdrs, data []byte) {
 	if len(data) > 0 {
 		j.w.Write(data)
 	}
-	http.NewResponseController(j.w).Flush()
+	rc := http.NewResponseController(j.w)
+	rc.Flush()
+	if streamed {
+		j.endStreamed(rc)
+	}
+}
+
+// endStreamed ends a response that was already streaming (chunked, or
+// delimited by the connection's close) when the script called
+// fastcgi_finish_request(): net/http would end it only when the handler
+// returns, that is when the script ends. It takes the connection over,
+// ends the body and closes the connection, so that the client has the
+// whole response now, as under FPM. (Where it cannot, e.g. HTTP/2, the
+// response ends with the script.)
+func (j *job) endStreamed(rc *http.ResponseController) {
+	chunked := j.r.ProtoAtLeast(1, 1) && j.r.Method != http.MethodHead &&
+		len(j.w.Header()["Content-Length"]) == 0 &&
+		j.status >= 200 && j.status != http.StatusNoContent && j.status != http.StatusNotModified
+	conn, brw, err := rc.Hijack()
+	if err != nil {
+		return
+	}
+	if chunked {
+		brw.WriteString("0\r\n\r\n")
+		brw.Flush()
+	}
+	conn.Close()
 }

@@ -54,6 +54,11 @@ int fephp_open_libphp(const char *path) {
 	return libphp ? 0 : -1;
 }
 
+/* Every libphp exports PHP's module startup; other libraries do not. */
+int fephp_libphp_is_php(void) {
+	return dlsym(libphp, "php_module_startup") != NULL && dlsym(libphp, "php_request_startup") != NULL;
+}
+
 /* A thread-safe (ZTS) libphp exports the TSRM. */
 int fephp_libphp_is_zts(void) {
 	return dlsym(libphp, "tsrm_startup") != NULL && dlsym(libphp, "ts_resource_ex") != NULL;

@@ -9,6 +9,7 @@
 size_t fephp_current_stack(void);
 const char *fephp_dlerror(void);
 int fephp_open_libphp(const char *path);
+int fephp_libphp_is_php(void);
 int fephp_libphp_is_zts(void);
 const char *fephp_open_bridge(const char *path);
 int fephp_bridge_abi(void);

@@ -187,7 +187,7 @@ static char *fephp_getenv(const char *name, size_t name_len)
 
 static void fephp_log_message(const char *msg, int syslog_type)
 {
-	cb.log(cur ? cur->handle : 0, syslog_type, msg, strlen(msg));
+	cb.log(cur ? cur->handle : FEPHP_NO_REQUEST, syslog_type, msg, strlen(msg));
 }
 
 static zend_result fephp_get_request_time(double *t)
@@ -412,6 +412,10 @@ static void thread_context(void)
 	if (thread_ready && max_requests > 0 && thread_served >= max_requests) {
 		ts_free_thread();
 		thread_ready = 0;
+		char msg[128];
+		int n = snprintf(msg, sizeof(msg),
+		                 "PHP thread context recycled after %d requests (worker_max_requests)", thread_served);
+		cb.log(FEPHP_NO_REQUEST, 6 /* LOG_INFO */, msg, (size_t)n);
 	}
 	if (!thread_ready) {
 		(void)ts_resource(0);

@@ -52,6 +52,10 @@ typedef struct fephp_request {
 	int finished;              /* fastcgi_finish_request() completed the response */
 } fephp_request;
 
+/* FEPHP_NO_REQUEST is the handle of a log line that belongs to no
+ * request (handles are slot numbers, and 0 is a real one). */
+#define FEPHP_NO_REQUEST ((uintptr_t)-1)
+
 /* Calls from the bridge into Go. */
 typedef struct fephp_callbacks {
 	/* write sends the headers (the first time), then data; flush asks

@@ -1,0 +1,4 @@
+<?php
+echo "before the loop\n";
+while (true) {
+}

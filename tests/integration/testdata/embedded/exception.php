@@ -1,0 +1,3 @@
+<?php
+echo "before the exception\n";
+throw new RuntimeException('uncaught for the test');

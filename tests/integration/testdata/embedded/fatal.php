@@ -1,0 +1,4 @@
+<?php
+echo "before the fatal error\n";
+undefined_function_for_test();
+echo "after\n";

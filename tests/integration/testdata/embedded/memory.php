@@ -1,0 +1,4 @@
+<?php
+echo "before the allocation\n";
+$s = str_repeat('m', 64 << 20);
+echo strlen($s), "\n";
