@@ -231,14 +231,8 @@ func (b *Backend) acquire(r *http.Request) (int, bool) {
 const preloadMax = 64 << 10
 
 func (b *Backend) serveScript(w http.ResponseWriter, r *http.Request, t *phpreq.Target) {
-	body, err := phpreq.PrepareBody(r, 1<<20, "")
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "400 bad request: cannot read the request body", http.StatusBadRequest)
+	body, ok := phpreq.ReadBody(w, r)
+	if !ok {
 		return
 	}
 	defer body.Close()

@@ -145,22 +145,16 @@ func (b *Backend) serveScript(w http.ResponseWriter, r *http.Request, t *phpreq.
 			return
 		}
 	}
-	body, err := phpreq.PrepareBody(r, 1<<20, "")
-	if err != nil {
+	body, ok := phpreq.ReadBody(w, r)
+	if !ok {
 		done(nil) // the client's fault, not FPM's
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "400 bad request: cannot read the request body", http.StatusBadRequest)
 		return
 	}
 	defer body.Close()
 	env := b.opts.Resolver.Env(r, t, body.Length)
 	defer env.Release()
 
-	err = b.proxy(w, r, t, env, body)
+	err := b.proxy(w, r, t, env, body)
 	var ue *upstreamError
 	var ce *clientBodyError
 	if errors.As(err, &ce) {

@@ -2,6 +2,7 @@ package phpreq
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -146,4 +147,21 @@ func putBuf(buf *bytes.Buffer) {
 	}
 	buf.Reset()
 	bufPool.Put(buf)
+}
+
+// ReadBody is PrepareBody for a backend: when the body cannot be had it
+// answers the client itself, 413 past the server's max_body_size, 400
+// when reading failed, and returns ok = false.
+func ReadBody(w http.ResponseWriter, r *http.Request) (b *Body, ok bool) {
+	b, err := PrepareBody(r, 1<<20, "")
+	if err == nil {
+		return b, true
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
+	} else {
+		http.Error(w, "400 bad request: cannot read the request body", http.StatusBadRequest)
+	}
+	return nil, false
 }

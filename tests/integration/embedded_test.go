@@ -16,7 +16,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -118,53 +117,9 @@ func embStartIn(t *testing.T, dir string, o embOpts) *embSite {
 // "ulimit -s unlimited" (bash execs it, so the pid is fe-php's).
 func embStartWrapped(t *testing.T, configTOML string) *Server {
 	t.Helper()
-	dir := t.TempDir()
-	s := &Server{Dir: dir, Root: filepath.Join(dir, "root"), Config: filepath.Join(dir, "fe-php.toml"), done: make(chan struct{})}
-	cfg := withListen(configTOML, "127.0.0.1:0")
-	if err := os.WriteFile(s.Config, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s.cmd = exec.Command("bash", "-c", `ulimit -s unlimited && exec "$0" run -c "$1"`, binary, s.Config)
-	s.cmd.Dir = dir
-	s.cmd.Stdout = &s.stdout
-	s.cmd.Stderr = &s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := s.cmd.Wait()
-		var ee *exec.ExitError
-		switch {
-		case err == nil:
-			s.exitCode = 0
-		case errors.As(err, &ee):
-			s.exitCode = ee.ExitCode()
-		default:
-			s.exitCode = -1
-		}
-		close(s.done)
-	}()
-	t.Cleanup(func() {
-		s.Stop(t)
-		if t.Failed() {
-			t.Logf("fe-php stderr:\n%s", tail(s.Stderr(), 4000))
-		}
+	return startServerCmd(t, configTOML, nil, func(config string) *exec.Cmd {
+		return exec.Command("bash", "-c", `ulimit -s unlimited && exec "$0" run -c "$1"`, binary, config)
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if m := servingLine.FindStringSubmatch(s.Stderr()); m != nil {
-			s.Addr = m[1] + m[2]
-			return s
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("fe-php exited (code %d) before serving\nstderr:\n%s", s.exitCode, s.Stderr())
-		case <-time.After(5 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fe-php did not start serving within 10s\nstderr:\n%s", s.Stderr())
-		}
-	}
 }
 
 // alive fails the test unless the process is still running and serves a

@@ -133,6 +133,14 @@ var servingLine = regexp.MustCompile(`msg=serving listen=(\S+)|"msg":"serving","
 // stopped with SIGTERM when the test ends.
 func startServer(t testing.TB, configTOML string, files map[string]string) *Server {
 	t.Helper()
+	return startServerCmd(t, configTOML, files, nil)
+}
+
+// startServerCmd is startServer with the command that runs "fe-php run -c
+// CONFIG" made by command (nil: the binary itself), e.g. under a shell
+// that sets limits first.
+func startServerCmd(t testing.TB, configTOML string, files map[string]string, command func(config string) *exec.Cmd) *Server {
+	t.Helper()
 	dir := t.TempDir()
 	s := &Server{Dir: dir, Root: filepath.Join(dir, "root"), Config: filepath.Join(dir, "fe-php.toml"), done: make(chan struct{})}
 	writeFiles(t, dir, files)
@@ -140,7 +148,11 @@ func startServer(t testing.TB, configTOML string, files map[string]string) *Serv
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(binary, "run", "-c", s.Config)
+	if command == nil {
+		s.cmd = exec.Command(binary, "run", "-c", s.Config)
+	} else {
+		s.cmd = command(s.Config)
+	}
 	s.cmd.Dir = dir
 	s.cmd.Stdout = &s.stdout
 	s.cmd.Stderr = &s.stderr
