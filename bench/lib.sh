@@ -1,0 +1,572 @@
+# bench/lib.sh: shared functions for fe-php's benchmark scripts.
+#
+# Source it from a bench script (bash only):
+#
+#	. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#	bench_init static            # work dir, traps, results file name
+#	bench_need nginx wrk         # install what is missing (as root)
+#	bench_build_fephp            # -> $FEPHP_BIN
+#	bench_start_nginx ROOT PORT  # -> $NGINX_PID
+#	bench_start_fephp CONF       # -> $FEPHP_PID
+#	bench_measure CASE SERVER URL PID   # RUNS times, alternating servers
+#	bench_table                  # median run of each case and server
+#
+# Everything started here is stopped, and the work dir removed, on exit.
+# Servers bind 127.0.0.1 only. Load is bounded: every wrk run lasts
+# $DURATION (or $WARMUP) seconds.
+
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+
+# Knobs, overridable from the environment.
+: "${DURATION:=10}"    # seconds per measured wrk run
+: "${WARMUP:=2}"       # seconds of warm-up before each measured run
+: "${CONNS:=32}"       # wrk connections
+: "${THREADS:=2}"      # wrk threads
+: "${RUNS:=1}"         # measured runs per case and server; the median (by req/s) is reported
+: "${PERF:=0}"         # 1: after the measured runs, profile each server with perf
+: "${PERF_SECONDS:=5}" # length of a perf profile
+: "${KEEP_WORK:=0}"    # 1: keep the work dir (configs, logs) for inspection
+: "${BASELINE:=0}"     # 1: also measure plain Go net/http servers (bench/gobaseline)
+: "${NOISE_MAX:=0.15}"  # cores other processes may use before a run counts as noisy
+: "${QUIET_WAIT:=60}"   # seconds to wait, before each run, for the machine to be idle
+: "${RETRIES:=2}"       # reruns of a noisy run (the least noisy one is kept)
+
+CLK_TCK=$(getconf CLK_TCK)
+
+BENCH_PIDS=()  # processes to stop on exit (each is a process-group leader or a plain pid)
+BENCH_SYSCALLS=() # from bench_perf
+BENCH_PERF_PIDS=() # wrk / perf running in the background during bench_perf
+BENCH_WRK_PID=
+declare -A BENCH_NRUN=() # runs so far per "case/server"
+BENCH_ROWS=()  # "case<TAB>server<TAB>rps<TAB>p99_us<TAB>cpu_us_req<TAB>srv_cores<TAB>wrk_cores<TAB>other_cores<TAB>requests<TAB>errors"
+
+log() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# bench_init NAME: creates the work dir, installs the cleanup trap and
+# names the results file bench/results/NAME-DATE.md.
+bench_init() {
+	local name=$1
+	shift
+	BENCH_NAME=$name
+	BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/fe-php-bench-$name.XXXXXX")
+	# nginx workers run as "nobody" when the master is root: let them in.
+	chmod 755 "$BENCH_WORK"
+	BENCH_DATE=$(date +%Y%m%d-%H%M%S)
+	mkdir -p "$BENCH_DIR/results"
+	BENCH_RESULTS="$BENCH_DIR/results/$name-$BENCH_DATE.md"
+	BENCH_CMD="$(printf '%q ' "$0" "$@")"
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	log "work dir $BENCH_WORK"
+}
+
+bench_cleanup() {
+	local rc=$? pid
+	trap - INT TERM
+	for pid in ${BENCH_WRK_PID:-} ${BENCH_PERF_PIDS[@]:-} "${BENCH_PIDS[@]}"; do
+		bench_stop "$pid"
+	done
+	if [[ $KEEP_WORK == 1 ]]; then
+		log "kept work dir $BENCH_WORK"
+	elif [[ -n ${BENCH_WORK:-} && -d $BENCH_WORK ]]; then
+		rm -rf "$BENCH_WORK"
+	fi
+	exit "$rc"
+}
+
+# bench_stop PID: TERM, wait up to 5 s, then KILL. Only our own pids.
+bench_stop() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "pid $pid ignored SIGTERM; killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+# bench_need CMD...: makes sure each command exists; as root, installs
+# the missing ones from Debian (nginx -> nginx-light, perf -> linux-perf).
+bench_need() {
+	local cmd pkg missing=()
+	for cmd in "$@"; do
+		command -v "$cmd" >/dev/null 2>&1 && continue
+		case $cmd in
+		nginx) pkg=nginx-light ;;
+		perf) pkg=linux-perf ;;
+		php-fpm*) pkg=${cmd#php-}; pkg=php${pkg#fpm}-fpm ;;
+		*) pkg=$cmd ;;
+		esac
+		missing+=("$pkg")
+	done
+	((${#missing[@]} == 0)) && return 0
+	[[ $(id -u) == 0 ]] || die "missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root"
+	log "installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
+		{ apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2; }
+	if [[ " ${missing[*]} " == *" nginx-light "* ]]; then
+		# The package starts a system nginx on port 80; we run our own.
+		systemctl stop nginx 2>/dev/null || service nginx stop 2>/dev/null || true
+	fi
+}
+
+# bench_build_fephp: builds ./cmd/fe-php into the work dir -> $FEPHP_BIN.
+bench_build_fephp() {
+	FEPHP_BIN=$BENCH_WORK/fe-php
+	log "building fe-php"
+	(cd "$REPO_DIR" && go build -o "$FEPHP_BIN" ./cmd/fe-php)
+}
+
+# bench_free_port START: prints the first port >= START nobody listens on
+# (on any address), per /proc/net/tcp{,6}.
+bench_free_port() {
+	local p=$1 used
+	used=$(awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print strtonum("0x" a[2]) }' /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)
+	while grep -qx "$p" <<<"$used"; do p=$((p + 1)); done
+	echo "$p"
+}
+
+# bench_wait_http URL PID [SECONDS]: waits until URL answers, failing if
+# PID dies first.
+bench_wait_http() {
+	local url=$1 pid=$2 secs=${3:-10} i
+	for ((i = 0; i < secs * 20; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 1
+		curl -fs -o /dev/null --max-time 1 "$url" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# bench_check URL BYTES: fails unless GET URL is a 200 with BYTES of body.
+bench_check() {
+	local url=$1 want=$2 got
+	got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$url") || die "GET $url failed"
+	[[ $got == "200 $want" ]] || die "GET $url: got status/size '$got', want '200 $want'"
+}
+
+# bench_start_nginx ROOT PORT [EXTRA_SERVER_DIRECTIVES]: writes the work
+# dir's own nginx.conf (nothing from /etc/nginx) and starts nginx in the
+# foreground as our child -> $NGINX_PID, $NGINX_CONF. The extra directives
+# go in the server block: locations (e.g. fastcgi_pass for PHP) or
+# overrides of the http-level settings (e.g. "tcp_nopush off;").
+bench_start_nginx() {
+	local root=$1 port=$2 extra=${3:-} d=$BENCH_WORK/nginx
+	mkdir -p "$d/tmp"
+	chmod 755 "$d"
+	NGINX_CONF=$d/nginx.conf
+	cat >"$NGINX_CONF" <<EOF
+# fe-php bench: nginx's own config; defaults everywhere but what is named.
+worker_processes auto;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+daemon off;
+events {
+    worker_connections 4096;
+}
+http {
+    types {
+        text/html html htm;
+        text/css css;
+        application/javascript js;
+        application/json json;
+        image/png png;
+        application/octet-stream bin;
+    }
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 100000;
+    access_log off;
+    open_file_cache off;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        root $root;
+$extra
+    }
+}
+EOF
+	nginx -t -q -p "$d" -e "$d/error.log" -c "$NGINX_CONF" || die "nginx -t failed; see $NGINX_CONF"
+	nginx -p "$d" -e "$d/error.log" -c "$NGINX_CONF" &
+	NGINX_PID=$!
+	BENCH_PIDS+=("$NGINX_PID")
+	bench_wait_http "http://127.0.0.1:$port/" "$NGINX_PID" || {
+		cat "$d/error.log" >&2
+		die "nginx did not start"
+	}
+	log "nginx pid $NGINX_PID on 127.0.0.1:$port ($(bench_pids "$NGINX_PID" | wc -w) processes)"
+}
+
+# bench_start_fephp CONF ADDR: starts fe-php as our child -> $FEPHP_PID.
+bench_start_fephp() {
+	local conf=$1 addr=$2
+	"$FEPHP_BIN" run -c "$conf" 2>"$BENCH_WORK/fe-php.log" &
+	FEPHP_PID=$!
+	BENCH_PIDS+=("$FEPHP_PID")
+	bench_wait_http "http://$addr/" "$FEPHP_PID" || {
+		cat "$BENCH_WORK/fe-php.log" >&2
+		die "fe-php did not start"
+	}
+	log "fe-php pid $FEPHP_PID on $addr"
+}
+
+# bench_start NAME WAIT_URL CMD [ARG...]: starts any server as our child,
+# stderr to the work dir's NAME.log, and waits until WAIT_URL answers
+# -> $STARTED_PID.
+bench_start() {
+	local name=$1 url=$2
+	shift 2
+	"$@" 2>"$BENCH_WORK/$name.log" &
+	STARTED_PID=$!
+	BENCH_PIDS+=("$STARTED_PID")
+	bench_wait_http "$url" "$STARTED_PID" || {
+		cat "$BENCH_WORK/$name.log" >&2
+		die "$name did not start"
+	}
+	log "$name pid $STARTED_PID ($url)"
+}
+
+# bench_pids PID: prints PID and all its descendants (from /proc ppid).
+bench_pids() {
+	# Processes may exit while we read: cat skips them; one line a process.
+	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '
+		{
+			pid = $1
+			line = $0
+			sub(/^.*\) /, "", line)   # comm may hold spaces and parens
+			split(line, f, " ")
+			parent[pid] = f[2]
+		}
+		END {
+			keep[root] = 1; changed = 1
+			while (changed) {
+				changed = 0
+				for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; changed = 1 }
+			}
+			for (p in keep) if (p in parent) printf "%s ", p
+		}'
+}
+
+# bench_ticks PID...: prints utime+stime (fields 14, 15 of /proc/PID/stat,
+# in clock ticks, all threads) plus cutime+cstime (16, 17: children that
+# exited and were waited for, e.g. recycled php-fpm workers) summed over
+# the PIDs. Summed over a whole process tree before and after a run, the
+# difference is the tree's CPU during the run, children that came and went
+# included.
+bench_ticks() {
+	local sum=0 pid stat rest f
+	for pid in "$@"; do
+		stat=$(<"/proc/$pid/stat") 2>/dev/null || continue
+		rest=${stat##*) }  # fields 3.. ; field N is word N-2
+		read -r -a f <<<"$rest"
+		sum=$((sum + f[11] + f[12] + f[13] + f[14]))
+	done
+	echo "$sum"
+}
+
+# bench_tree_ticks PID: CPU ticks of PID and its descendants.
+bench_tree_ticks() {
+	# shellcheck disable=SC2046
+	bench_ticks $(bench_pids "$1")
+}
+
+# bench_sys_ticks: prints "busy total" ticks of the whole machine (/proc/stat).
+bench_sys_ticks() {
+	awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6; print busy, total; exit }' /proc/stat
+}
+
+# bench_child_ticks: CPU ticks used by this shell's waited-for children
+# (bash "times", second line), i.e. the wrk runs. Call it without a
+# subshell (a forked shell has no children's times): it sets CHILD_TICKS.
+bench_child_ticks() {
+	times >"$BENCH_WORK/times.txt"
+	CHILD_TICKS=$(sed -n 2p "$BENCH_WORK/times.txt" | awk -v hz="$CLK_TCK" '{
+		s = 0
+		for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); s += a[1] * 60 + a[2] }
+		printf "%d\n", s * hz + 0.5
+	}')
+}
+
+# bench_to_us VALUE: wrk's "1.23ms" / "850.00us" / "1.02s" -> microseconds.
+bench_to_us() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0
+		if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1e3; else if (v ~ /m$/) m = 60e6; else if (v ~ /s$/) m = 1e6; else m = 1
+		printf "%.0f\n", n * m
+	}'
+}
+
+# bench_wrk URL SECONDS OUTFILE: one wrk run. wrk runs in the background
+# and we wait for it, so that a signal interrupts the script at once (bash
+# runs traps only after a foreground child exits); cleanup stops it.
+bench_wrk() {
+	wrk -t"$THREADS" -c"$CONNS" -d"$2"s --latency "$1" >"$3" 2>&1 &
+	BENCH_WRK_PID=$!
+	wait "$BENCH_WRK_PID" || { cat "$3" >&2; die "wrk failed"; }
+	BENCH_WRK_PID=
+}
+
+# bench_busy_cores: how many cores the whole machine keeps busy, over 1 s.
+bench_busy_cores() {
+	local m0 c0 m1 c1
+	read -r m0 c0 < <(bench_sys_ticks)
+	sleep 1
+	read -r m1 c1 < <(bench_sys_ticks)
+	awk -v m=$((m1 - m0)) -v c=$((c1 - c0)) -v n="$(nproc)" 'BEGIN { printf "%.2f\n", c ? m / c * n : 0 }'
+}
+
+# bench_wait_quiet: waits up to QUIET_WAIT seconds until the machine is
+# idle (at most NOISE_MAX cores busy for 2 s running); our servers are idle
+# between runs, so what is busy is someone else.
+bench_wait_quiet() {
+	local deadline=$((SECONDS + QUIET_WAIT)) busy quiet=0 said=
+	while ((QUIET_WAIT > 0)); do
+		busy=$(bench_busy_cores)
+		if awk -v b="$busy" -v t="$NOISE_MAX" 'BEGIN { exit !(b <= t) }'; then
+			((++quiet >= 2)) && return 0
+			continue
+		fi
+		quiet=0
+		if ((SECONDS >= deadline)); then
+			log "machine still busy ($busy cores) after ${QUIET_WAIT}s; measuring anyway"
+			return 0
+		fi
+		[[ -n $said ]] || log "machine busy ($busy cores used by other processes); waiting up to ${QUIET_WAIT}s"
+		said=1
+	done
+}
+
+# bench_measure CASE SERVER URL PID: a warm-up, then one measured wrk run
+# against URL while sampling the CPU of PID's process tree; appends the
+# row to BENCH_ROWS. Before the run it waits for the machine to be idle
+# (bench_wait_quiet); a run during which other processes used more than
+# NOISE_MAX cores is redone up to RETRIES times, and the least noisy
+# attempt is kept. For RUNS > 1, call it RUNS times, alternating servers
+# (so that they share the machine's slow and fast moments): bench_table
+# reports the median run by req/s of each case and server.
+bench_measure() {
+	local case=$1 server=$2 url=$3 pid=$4 attempt row best=
+	BENCH_NRUN[$case/$server]=$((${BENCH_NRUN[$case/$server]:-0} + 1))
+	local run=${BENCH_NRUN[$case/$server]}
+	log "$case / $server run $run: warm-up ${WARMUP}s"
+	bench_wrk "$url" "$WARMUP" "$BENCH_WORK/warmup.txt"
+	for ((attempt = 0; attempt <= RETRIES; attempt++)); do
+		bench_wait_quiet
+		bench_run_once "$case" "$server" "$url" "$pid" "$BENCH_WORK/wrk-$case-$server-$run-$attempt.txt"
+		row=$BENCH_ROW
+		log "$case / $server run $run: $(cut -f3 <<<"$row") req/s, p99 $(cut -f4 <<<"$row") us, $(cut -f5 <<<"$row") CPU us/req, other processes $(cut -f8 <<<"$row") cores"
+		if [[ -z $best ]] || awk -v a="$(cut -f8 <<<"$row")" -v b="$(cut -f8 <<<"$best")" 'BEGIN { exit !(a < b) }'; then
+			best=$row
+		fi
+		awk -v o="$(cut -f8 <<<"$best")" -v t="$NOISE_MAX" 'BEGIN { exit !(o <= t) }' && break
+		((attempt < RETRIES)) && log "noisy run (other processes above $NOISE_MAX cores); again"
+	done
+	BENCH_ROWS+=("$best")
+}
+
+# bench_run_once CASE SERVER URL PID OUTFILE: one measured wrk run ->
+# $BENCH_ROW, a tab-separated row of BENCH_ROWS.
+bench_run_once() {
+	local case=$1 server=$2 url=$3 pid=$4 out=$5
+	local s0 s1 c0 c1 w0 w1 m0 m1 rps reqs p99 errs
+	s0=$(bench_tree_ticks "$pid")
+	bench_child_ticks
+	w0=$CHILD_TICKS
+	read -r m0 c0 < <(bench_sys_ticks)
+	bench_wrk "$url" "$DURATION" "$out"
+	read -r m1 c1 < <(bench_sys_ticks)
+	bench_child_ticks
+	w1=$CHILD_TICKS
+	s1=$(bench_tree_ticks "$pid")
+	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+	reqs=$(awk '/requests in/ { print $1 }' "$out")
+	p99=$(awk '$1 == "99%" { print $2 }' "$out")
+	errs=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
+	[[ -n $rps && -n $reqs && -n $p99 ]] || { cat "$out" >&2; die "cannot parse wrk output"; }
+	p99=$(bench_to_us "$p99")
+	# One tab-separated row; the *_cores columns are CPUs kept busy on
+	# average (machine-wide busy minus server minus wrk = "other").
+	BENCH_ROW=$(awk -v case="$case" -v srv="$server" -v rps="$rps" -v p99="$p99" -v reqs="$reqs" -v errs="$errs" \
+		-v sd=$((s1 - s0)) -v wd=$((w1 - w0)) -v md=$((m1 - m0)) -v td=$((c1 - c0)) -v hz="$CLK_TCK" \
+		-v ncpu="$(nproc)" 'BEGIN {
+			cores = td / ncpu                      # elapsed time in ticks
+			printf "%s\t%s\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\n", case, srv, rps, p99,
+				sd / hz * 1e6 / reqs, sd / cores, wd / cores, (md - sd - wd) / cores, reqs, errs
+		}')
+	((errs == 0)) || log "warning: $errs errors or non-2xx responses in $out"
+}
+
+# bench_perf SERVER CASE URL PID: under wrk load, (1) counts the system
+# calls of PID's tree per request (perf stat on the syscall tracepoints,
+# over a whole wrk run), (2) samples its CPU with perf record for
+# PERF_SECONDS. Writes both next to the results file; appends a
+# "server<TAB>case<TAB>syscalls/req<TAB>top syscalls" line to BENCH_SYSCALLS.
+bench_perf() {
+	local server=$1 case=$2 url=$3 pid=$4 data out pids wout ppid reqs
+	command -v perf >/dev/null || { log "perf not installed; no profile"; return 0; }
+	data=$BENCH_WORK/perf-$server-$case.data
+	out=${BENCH_RESULTS%.md}-perf-$server-$case.txt
+	pids=$(bench_pids "$pid" | tr ' ' ',' | sed 's/,$//')
+
+	# (1) System calls per request.
+	wout=$BENCH_WORK/wrk-perfstat-$server-$case.txt
+	perf stat -x, -e 'syscalls:sys_enter_*' -p "$pids" -o "$BENCH_WORK/perfstat.csv" 2>/dev/null &
+	ppid=$!
+	BENCH_PERF_PIDS=("$ppid")
+	sleep 0.5
+	bench_wrk "$url" "$PERF_SECONDS" "$wout"
+	kill -INT "$ppid" 2>/dev/null || true
+	wait "$ppid" 2>/dev/null || true
+	reqs=$(awk '/requests in/ { print $1 }' "$wout")
+	local sc
+	sc=$(awk -F, -v reqs="$reqs" '
+		$3 ~ /^syscalls:sys_enter_/ && $1 + 0 > 0 {
+			name = $3; sub(/^syscalls:sys_enter_/, "", name)
+			n[name] = $1; total += $1
+		}
+		END {
+			printf "%.2f\t", total / reqs
+			m = 0
+			for (k in n) { order[++m] = k }
+			for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (n[order[j]] > n[order[i]]) { t = order[i]; order[i] = order[j]; order[j] = t }
+			for (i = 1; i <= m && i <= 8; i++) if (n[order[i]] / reqs >= 0.05) printf "%s%s %.2f", (i > 1 ? ", " : ""), order[i], n[order[i]] / reqs
+			printf "\n"
+		}' "$BENCH_WORK/perfstat.csv")
+	BENCH_SYSCALLS+=("$server	$case	$sc")
+
+	# (2) CPU profile.
+	wrk -t"$THREADS" -c"$CONNS" -d"$((PERF_SECONDS + 2))"s "$url" >/dev/null 2>&1 &
+	local wpid=$!
+	sleep 1
+	perf record -q -F 999 -g -p "$pids" -o "$data" -- sleep "$PERF_SECONDS" >/dev/null 2>&1 &
+	BENCH_PERF_PIDS=("$wpid" "$!")
+	wait "$!" || log "perf record failed"
+	wait "$wpid" || true
+	BENCH_PERF_PIDS=()
+	{
+		echo "# perf: $server serving $url under wrk -t$THREADS -c$CONNS"
+		echo
+		echo "## system calls per request ($reqs requests, perf stat on syscalls:sys_enter_*)"
+		echo "total per request: ${sc%%	*}"
+		echo "most frequent: ${sc#*	}"
+		echo
+		echo "## CPU profile, ${PERF_SECONDS}s at 999 Hz (cpu-clock if the VM has no PMU: kernel time"
+		echo "## spent with interrupts off is then charged to the irq-enable function)"
+		echo
+		echo "### by DSO (user space vs kernel)"
+		perf report -i "$data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10 || true
+		echo
+		echo "### self time, top symbols"
+		perf report -i "$data" --stdio --no-children --sort dso,symbol -g none --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -50 || true
+		echo
+		echo "### inclusive time (children = self + callees, then self), top symbols"
+		perf report -i "$data" --stdio --children --sort symbol -g none --percent-limit 3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -70 || true
+	} >"$out"
+	log "profile: $out"
+}
+
+# bench_syscall_table: BENCH_SYSCALLS as Markdown.
+bench_syscall_table() {
+	((${#BENCH_SYSCALLS[@]} > 0)) || return 0
+	echo "System calls per request (separate ${PERF_SECONDS}s run under perf stat; profiles in the"
+	echo "*-perf-*.txt files next to this one):"
+	echo
+	echo "| server | file | syscalls/req | most frequent (per request) |"
+	echo "|---|---|---:|---|"
+	printf '%s\n' "${BENCH_SYSCALLS[@]}" | awk -F'\t' '{ printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }'
+}
+
+# bench_machine: prints the machine and the concurrent load, as Markdown.
+bench_machine() {
+	local builds
+	builds=$(ps -eo ni=,comm= | awk '$2 ~ /^(make|cc1|cc1plus|gcc|ld|go|compile|link)$/ { n++; s = s " " $2 "(nice " $1 ")" } END { print (n ? n ":" s : "none") }')
+	echo "- command: \`$BENCH_CMD\` (DURATION=$DURATION WARMUP=$WARMUP CONNS=$CONNS THREADS=$THREADS RUNS=$RUNS)"
+	echo "- date: $(date -Is)"
+	echo "- nproc: $(nproc); CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	echo "- kernel: $(uname -sr); sched_autogroup: $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a)"
+	echo "- $(go version)"
+	echo "- $(nginx -v 2>&1)"
+	echo "- $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+	echo "- fe-php: $(cd "$REPO_DIR" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO_DIR" && git diff --quiet HEAD -- . 2>/dev/null || echo ' (+ uncommitted changes)')"
+	echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg); compiler processes running: $builds"
+}
+
+# bench_medians: BENCH_ROWS reduced to the median run (by req/s; the lower
+# one for an even count) of each case and server, in first-seen order,
+# with the number of runs appended as an 11th field.
+bench_medians() {
+	printf '%s\n' "${BENCH_ROWS[@]}" | awk -F'\t' '
+		{
+			k = $1 SUBSEP $2
+			if (!(k in n)) order[++nk] = k
+			row[k, ++n[k]] = $0; rps[k, n[k]] = $3 + 0
+		}
+		END {
+			for (i = 1; i <= nk; i++) {
+				k = order[i]; m = n[k]
+				for (a = 1; a <= m; a++) idx[a] = a
+				for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++)
+					if (rps[k, idx[b]] < rps[k, idx[a]]) { t = idx[a]; idx[a] = idx[b]; idx[b] = t }
+				print row[k, idx[int((m + 1) / 2)]] "\t" m
+			}
+		}'
+}
+
+# bench_table: the median rows as Markdown, with a fe-php/nginx ratio row per
+# case (req/s, p99, CPU per request), then the CPU details.
+bench_table() {
+	bench_medians | awk -F'\t' '
+		{
+			c[NR] = $1; s[NR] = $2; rps[NR] = $3; p99[NR] = $4; cpu[NR] = $5
+			sc[NR] = $6; wc[NR] = $7; oc[NR] = $8; req[NR] = $9; err[NR] = $10; runs[NR] = $11
+			if (!($1 in seen)) { seen[$1] = 1; order[++nc] = $1 }
+			idx[$1, $2] = NR
+		}
+		function ms(us) { return sprintf("%.2f ms", us / 1000) }
+		END {
+			print "| file | server | req/s | p99 | CPU us/req |"
+			print "|---|---|---:|---:|---:|"
+			for (k = 1; k <= nc; k++) {
+				for (i = 1; i <= NR; i++) if (c[i] == order[k])
+					printf "| %s | %s | %d | %s | %.1f |\n", c[i], s[i], rps[i], ms(p99[i]), cpu[i]
+				a = idx[order[k], "fe-php"]; b = idx[order[k], "nginx"]
+				if (a && b)
+					printf "| %s | **fe-php/nginx** | **%.2fx** | %.2fx | **%.2fx** |\n", order[k],
+						rps[a] / rps[b], p99[a] / p99[b], cpu[a] / cpu[b]
+			}
+			print ""
+			print "CPU kept busy during each measured run, in cores (of the machine'"'"'s total):"
+			print ""
+			print "| file | server | server | wrk | other processes | requests | errors | median of |"
+			print "|---|---|---:|---:|---:|---:|---:|---:|"
+			for (i = 1; i <= NR; i++) {
+				printf "| %s | %s | %.2f | %.2f | %.2f | %d | %d | %d runs |\n", c[i], s[i], sc[i], wc[i], oc[i], req[i], err[i], runs[i]
+				if (oc[i] > 0.15) noisy = 1
+				if (err[i] > 0) errors = 1
+			}
+			if (noisy) {
+				print ""
+				print "**Warning: other processes used more than 0.15 cores during some runs: the machine"
+				print "was not quiet and those numbers are distorted (see \"compiler processes\" below).**"
+			}
+			if (errors) {
+				print ""
+				print "**Warning: some runs had socket errors or non-2xx responses.**"
+			}
+		}'
+}

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# bench/php.sh: PHP through fe-php (embedded and fastcgi backends) against
+# nginx + PHP-FPM, same scripts, same machine, same wrk load. See
+# bench/README.md.
+#
+#	bash bench/php.sh                       # 2 s warm-up + 10 s per case
+#	WORKERS=8 DURATION=30 RUNS=3 bash bench/php.sh
+#	CASES="hello.php" bash bench/php.sh
+#
+# Servers, all with WORKERS PHP workers (default 4) and OPcache on
+# (validate_timestamps off):
+#   nginx+fpm     nginx (fastcgi_pass to a Unix socket, its default: a new
+#                 FastCGI connection per request) + php-fpm, pm = static
+#   fe-php-fcgi   fe-php's fastcgi backend + an identical php-fpm pool
+#                 (kept-open connections, pool max_size = WORKERS)
+#   fe-php-embed  fe-php's embedded backend, worker_pool_size = WORKERS
+# Server CPU is each whole process tree's: nginx's and FPM's together.
+#
+# Prints a Markdown table and writes it to bench/results/php-DATE.md.
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+bench_init php "$@"
+bench_need go nginx wrk curl php-fpm8.2 make
+
+WORKERS=${WORKERS:-4}
+CASES=${CASES:-hello.php page.php api.php}
+FPM=$(command -v php-fpm8.2)
+
+DOCROOT=$BENCH_WORK/www
+mkdir -p "$DOCROOT"
+chmod 755 "$DOCROOT"
+echo '<?php echo "Hello, World!";' >"$DOCROOT/hello.php"
+# A page that is mostly PHP: a 200-row HTML table from an array, with the
+# escaping and formatting a real template does.
+cat >"$DOCROOT/page.php" <<'PHP'
+<?php
+$rows = [];
+for ($i = 1; $i <= 200; $i++) {
+    $rows[] = ['id' => $i, 'name' => "Product <$i> & co", 'sku' => sprintf('SKU-%06d', $i * 7919 % 1000000),
+        'price' => $i * 3.14159, 'stock' => ($i * 37) % 101, 'updated' => 1700000000 + $i * 86400];
+}
+usort($rows, fn($a, $b) => $b['price'] <=> $a['price']);
+$h = fn($s) => htmlspecialchars((string) $s, ENT_QUOTES, 'UTF-8');
+?><!doctype html>
+<html><head><meta charset="utf-8"><title>Products</title></head><body>
+<table><thead><tr><th>#</th><th>Name</th><th>SKU</th><th>Price</th><th>Stock</th><th>Updated</th></tr></thead><tbody>
+<?php foreach ($rows as $r): ?>
+<tr class="<?= $r['stock'] > 50 ? 'ok' : 'low' ?>"><td><?= $r['id'] ?></td><td><?= $h($r['name']) ?></td><td><?= $h($r['sku']) ?></td><td><?= number_format($r['price'], 2) ?></td><td><?= $r['stock'] ?></td><td><?= date('Y-m-d', $r['updated']) ?></td></tr>
+<?php endforeach ?>
+</tbody></table></body></html>
+PHP
+# A JSON API answer: 50 records, encoded.
+cat >"$DOCROOT/api.php" <<'PHP'
+<?php
+header('Content-Type: application/json');
+$items = [];
+for ($i = 1; $i <= 50; $i++) {
+    $items[] = ['id' => $i, 'title' => "Item $i", 'tags' => ['a', 'b', (string) ($i % 7)],
+        'price' => round($i * 1.25, 2), 'available' => $i % 3 !== 0];
+}
+echo json_encode(['page' => (int) ($_GET['page'] ?? 1), 'count' => count($items), 'items' => $items]);
+PHP
+echo "<!doctype html><title>bench</title>" >"$DOCROOT/index.html"
+chmod 644 "$DOCROOT"/*
+
+log "building fe-php with the embedded backend (make build)"
+(cd "$REPO_DIR" && make -s build >&2)
+FEPHP_BIN=$REPO_DIR/bin/fe-php
+
+# fpm_conf NAME SOCKET: an FPM master config with one static pool.
+fpm_conf() {
+	local name=$1 sock=$2 d=$BENCH_WORK/$1
+	mkdir -p "$d"
+	cat >"$d/php-fpm.conf" <<EOF
+[global]
+pid = $d/php-fpm.pid
+error_log = $d/php-fpm.log
+daemonize = no
+
+[bench]
+listen = $sock
+listen.mode = 0666
+pm = static
+pm.max_children = $WORKERS
+pm.max_requests = 0
+EOF
+	echo "$d/php-fpm.conf"
+}
+FPM_ARGS=(-n -R -d zend_extension=opcache -d opcache.enable=1 -d opcache.validate_timestamps=0
+	-d opcache.memory_consumption=128 -d display_errors=0 -d output_buffering=4096)
+
+# nginx + FPM under one parent, so that one process tree holds both.
+PORT_A=$(bench_free_port "${PORT_A:-18180}")
+SOCK_A=$BENCH_WORK/fpm-a.sock
+CONF_A=$(fpm_conf fpm-a "$SOCK_A")
+bench_start_nginx "$DOCROOT" "$PORT_A" "        location ~ \\.php\$ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+            fastcgi_pass unix:$SOCK_A;
+        }"
+# bench_start_nginx ran nginx already; stop it and run both under a shell.
+bench_stop "$NGINX_PID"
+BENCH_PIDS=()
+bench_start nginx+fpm "http://127.0.0.1:$PORT_A/hello.php" bash -c '
+	"$1" "${@:4}" -y "$2" & 
+	for i in $(seq 100); do [ -S "'"$SOCK_A"'" ] && break; sleep 0.05; done
+	exec nginx -p "'"$BENCH_WORK/nginx"'" -e "'"$BENCH_WORK/nginx/error.log"'" -c "$3"
+' _ "$FPM" "$CONF_A" "$NGINX_CONF" "${FPM_ARGS[@]}"
+PID_A=$STARTED_PID
+BENCH_PIDS+=("$(cat "$BENCH_WORK/fpm-a/php-fpm.pid")") # stopped on exit too
+
+fephp_conf() {
+	local port=$1 default=$2 extra=$3
+	cat <<EOF
+[server]
+listen = "127.0.0.1:$port"
+log_level = "warn"
+[server.access_log]
+output = "off"
+[php]
+document_root = "$DOCROOT"
+worker_pool_size = $WORKERS
+$extra
+[php.opcache]
+enable = true
+validate_timestamps = false
+[backend]
+default_backend = "$default"
+enable_hybrid = false
+[backend.connection_pool]
+max_size = $WORKERS
+EOF
+}
+
+# fe-php's fastcgi backend + its own FPM, under one parent.
+PORT_B=$(bench_free_port $((PORT_A + 1)))
+SOCK_B=$BENCH_WORK/fpm-b.sock
+CONF_B=$(fpm_conf fpm-b "$SOCK_B")
+fephp_conf "$PORT_B" fastcgi "fpm_socket = \"$SOCK_B\"" >"$BENCH_WORK/fe-php-fcgi.toml"
+bench_start fe-php-fcgi "http://127.0.0.1:$PORT_B/hello.php" bash -c '
+	"$1" "${@:4}" -y "$2" &
+	for i in $(seq 100); do [ -S "'"$SOCK_B"'" ] && break; sleep 0.05; done
+	exec "'"$FEPHP_BIN"'" run -c "$3"
+' _ "$FPM" "$CONF_B" "$BENCH_WORK/fe-php-fcgi.toml" "${FPM_ARGS[@]}"
+PID_B=$STARTED_PID
+BENCH_PIDS+=("$(cat "$BENCH_WORK/fpm-b/php-fpm.pid")")
+
+# fe-php's embedded backend.
+PORT_C=$(bench_free_port $((PORT_B + 1)))
+fephp_conf "$PORT_C" embedded "" >"$BENCH_WORK/fe-php-embed.toml"
+bench_start fe-php-embed "http://127.0.0.1:$PORT_C/hello.php" "$FEPHP_BIN" run -c "$BENCH_WORK/fe-php-embed.toml"
+PID_C=$STARTED_PID
+
+SERVERS=("nginx+fpm $PORT_A $PID_A" "fe-php-fcgi $PORT_B $PID_B" "fe-php-embed $PORT_C $PID_C")
+MACHINE=$(bench_machine)
+
+for case in $CASES; do
+	want=$(curl -s "http://127.0.0.1:$PORT_A/$case" | wc -c)
+	for s in "${SERVERS[@]}"; do
+		read -r name port pid <<<"$s"
+		bench_check "http://127.0.0.1:$port/$case" "$want"
+	done
+	for ((run = 1; run <= RUNS; run++)); do
+		for s in "${SERVERS[@]}"; do
+			read -r name port pid <<<"$s"
+			bench_measure "$case" "$name" "http://127.0.0.1:$port/$case" "$pid"
+		done
+	done
+done
+
+# php_table: median rows, with ratios against nginx+fpm (req/s, p50, p99,
+# server CPU per request).
+php_table() {
+	bench_medians | awk -F'\t' '
+		{
+			c[NR] = $1; s[NR] = $2; rps[NR] = $3; p99[NR] = $4; cpu[NR] = $5; req[NR] = $9; err[NR] = $10; oc[NR] = $8
+			if (!($1 in seen)) { seen[$1] = 1; order[++nc] = $1 }
+			idx[$1, $2] = NR
+		}
+		END {
+			print "| script | server | req/s | p99 | server CPU us/req | vs nginx+fpm: req/s | CPU/req |"
+			print "|---|---|---:|---:|---:|---:|---:|"
+			for (k = 1; k <= nc; k++) {
+				base = idx[order[k], "nginx+fpm"]
+				for (i = 1; i <= NR; i++) if (c[i] == order[k]) {
+					r1 = base ? sprintf("%.2fx", rps[i] / rps[base]) : "-"
+					r2 = base ? sprintf("%.2fx", cpu[i] / cpu[base]) : "-"
+					if (s[i] != "nginx+fpm") { r1 = "**" r1 "**" }
+					printf "| %s | %s | %d | %.2f ms | %.1f | %s | %s |\n", c[i], s[i], rps[i], p99[i] / 1000, cpu[i], r1, r2
+				}
+			}
+			for (i = 1; i <= NR; i++) { if (oc[i] > 0.15) noisy = 1; if (err[i] > 0) errors = 1 }
+			if (noisy) print "\n**Other processes used more than 0.15 cores during some runs: those numbers are distorted.**"
+			if (errors) print "\n**Some runs had errors or non-2xx responses.**"
+		}'
+}
+
+{
+	echo "# PHP: fe-php vs nginx + PHP-FPM ($BENCH_DATE)"
+	echo
+	echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency after a ${WARMUP}s warm-up, keep-alive, 127.0.0.1;"
+	echo "median of $RUNS run(s) by req/s, servers alternating. $WORKERS PHP workers everywhere, OPcache on"
+	echo "(validate_timestamps off). Server CPU = the whole process tree's (nginx and FPM"
+	echo "together; fe-php and its FPM together) / requests completed."
+	echo
+	php_table
+	echo
+	echo "Machine:"
+	echo
+	echo "$MACHINE"
+} | tee "$BENCH_RESULTS"
+log "results: $BENCH_RESULTS"
