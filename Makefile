@@ -48,8 +48,9 @@ demo: deps build
 	bash examples/demo/run.sh
 
 # fe-php against nginx on the same machine (see bench/README.md).
-bench:
+bench: build
 	bash bench/static.sh
+	bash bench/php.sh
 
 clean:
 	rm -rf bin $(BRIDGE)
