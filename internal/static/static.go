@@ -65,6 +65,7 @@ type Handler struct {
 	rootFD   int
 	rootReal string   // the root's resolved path, "" if unknown
 	index    []string // opts.IndexFiles without PHP sources, which are never sent
+	cache    *smallCache
 	log      *slog.Logger
 }
 
@@ -83,6 +84,7 @@ func New(opts Options) (*Handler, error) {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.rootReal = realPath(h.rootFD)
+	h.cache = newSmallCache()
 	for _, name := range opts.IndexFiles {
 		if !phpreq.IsPHPSource(name) {
 			h.index = append(h.index, name)
@@ -117,8 +119,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rel := strings.TrimPrefix(upath, "/")
+	if h.serveCached(w, r, rel) {
+		return
+	}
+	cacheKey := rel // only a file named by the path itself is cached
 	f, err := h.open(rel)
 	if err == nil && f.isDir() {
+		cacheKey = ""
 		f.Close()
 		if !strings.HasSuffix(upath, "/") {
 			redirectToDir(w, r)
@@ -134,7 +141,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.opts.Fallback && isNotExist(err) && len(h.index) > 0 {
 			if f, err = h.open(h.index[0]); err == nil {
 				defer f.Close()
-				h.serveFile(w, r, f, h.index[0])
+				h.serveFile(w, r, f, h.index[0], "")
 				return
 			}
 		}
@@ -146,7 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notServed(w, r, upath, "not a regular file", http.StatusNotFound)
 		return
 	}
-	h.serveFile(w, r, f, rel)
+	h.serveFile(w, r, f, rel, cacheKey)
 }
 
 // notServed answers with status and logs the URI-to-file mapping, so
@@ -395,7 +402,9 @@ func statusFor(err error) int {
 }
 
 // serveFile sends f, or a precompressed sibling of it.
-func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *file, rel string) {
+// serveFile sends f; a small identity body is cached under cacheKey
+// unless that is "".
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *file, rel, cacheKey string) {
 	hdr := w.Header()
 	ctype := mime.TypeByExtension(path.Ext(rel))
 	if ctype != "" {
@@ -414,6 +423,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *file, rel
 			defer cf.Close()
 			if cf.isRegular() {
 				f = cf
+				cacheKey = ""
 				hdr["Content-Encoding"] = enc.header
 				break
 			}
@@ -422,7 +432,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *file, rel
 	etag := makeETag(f, hdr.Get("Content-Encoding"))
 	hdr["Etag"] = []string{etag}
 	if isPlainGet(r) && f.size() <= smallFileMax {
-		serveSmall(w, r, f)
+		h.serveSmall(w, r, f, cacheKey)
 		return
 	}
 	if ctype == "" {
@@ -451,7 +461,7 @@ func isPlainGet(r *http.Request) bool {
 		len(h["If-Match"]) == 0 && len(h["If-Unmodified-Since"]) == 0
 }
 
-func serveSmall(w http.ResponseWriter, r *http.Request, f *file) {
+func (h *Handler) serveSmall(w http.ResponseWriter, r *http.Request, f *file, cacheKey string) {
 	hdr := w.Header()
 	size := f.size()
 	hdr["Last-Modified"] = []string{f.modTime().UTC().Format(http.TimeFormat)}
@@ -474,6 +484,9 @@ func serveSmall(w http.ResponseWriter, r *http.Request, f *file) {
 	}
 	if _, ok := hdr["Content-Type"]; !ok {
 		hdr["Content-Type"] = []string{http.DetectContentType(buf)}
+	}
+	if cacheKey != "" {
+		h.remember(cacheKey, f, buf, hdr)
 	}
 	w.Write(buf)
 }

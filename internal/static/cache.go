@@ -1,0 +1,115 @@
+package static
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// smallCache keeps the bytes and response headers of small files sent
+// whole, so that sending one again costs a single fstatat, which proves it
+// is still the same unchanged file (device, inode, size, mtime, ctime),
+// instead of openat2, fstat, read and close. Nothing stale is ever served:
+// a changed or replaced file fails the check and takes the full path
+// (whose openat2 also re-checks that the path stays inside the root).
+type smallCache struct {
+	mu    sync.RWMutex
+	m     map[string]*cachedFile
+	bytes int
+}
+
+// cacheMaxBytes bounds the cached file bytes; past it the cache starts
+// over (simple, and a site's hot small files refill it at once).
+const cacheMaxBytes = 16 << 20
+
+type cachedFile struct {
+	dev, ino     uint64
+	size         int64
+	mtime, ctime unix.Timespec
+	body         []byte
+	compressible bool
+	ctype, etag  []string
+	lastModified []string
+	length       []string
+}
+
+func newSmallCache() *smallCache { return &smallCache{m: map[string]*cachedFile{}} }
+
+func (c *smallCache) get(rel string) *cachedFile {
+	c.mu.RLock()
+	e := c.m[rel]
+	c.mu.RUnlock()
+	return e
+}
+
+func (c *smallCache) put(rel string, e *cachedFile) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.m[rel]; old != nil {
+		c.bytes -= len(old.body)
+	}
+	if c.bytes+len(e.body) > cacheMaxBytes {
+		clear(c.m)
+		c.bytes = 0
+	}
+	c.m[rel] = e
+	c.bytes += len(e.body)
+}
+
+// same reports whether st describes the file e was read from, unchanged.
+func (e *cachedFile) same(st *unix.Stat_t) bool {
+	return st.Mode&unix.S_IFMT == unix.S_IFREG && st.Dev == e.dev && st.Ino == e.ino &&
+		st.Size == e.size && st.Mtim == e.mtime && st.Ctim == e.ctime
+}
+
+// serveCached sends rel from the cache when it can; false means the
+// caller takes the full path.
+func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string) bool {
+	if rel == "" || strings.HasSuffix(rel, "/") || !isPlainGet(r) {
+		return false
+	}
+	e := h.cache.get(rel)
+	if e == nil {
+		return false
+	}
+	if e.compressible && h.opts.Precompressed && len(acceptedEncodings(r.Header.Get("Accept-Encoding"))) > 0 {
+		return false // a precompressed sibling may be the answer
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(h.rootFD, rel, &st, 0) != nil || !e.same(&st) {
+		return false
+	}
+	hdr := w.Header()
+	hdr["Content-Type"] = e.ctype
+	if h.opts.CacheControl != "" {
+		hdr["Cache-Control"] = []string{h.opts.CacheControl}
+	}
+	if e.compressible && h.opts.Precompressed {
+		hdr["Vary"] = varyAcceptEncoding
+	}
+	hdr["Etag"] = e.etag
+	hdr["Last-Modified"] = e.lastModified
+	hdr["Content-Length"] = e.length
+	hdr["Accept-Ranges"] = acceptRangesBytes
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return true
+	}
+	w.Write(e.body)
+	return true
+}
+
+// remember caches a small file just read whole, with the headers sent.
+func (h *Handler) remember(rel string, f *file, body []byte, hdr http.Header) {
+	h.cache.put(rel, &cachedFile{
+		dev: f.st.Dev, ino: f.st.Ino, size: f.st.Size, mtime: f.st.Mtim, ctime: f.st.Ctim,
+		body:         append([]byte(nil), body...),
+		compressible: compressible(hdr.Get("Content-Type")),
+		ctype:        hdr["Content-Type"],
+		etag:         hdr["Etag"],
+		lastModified: hdr["Last-Modified"],
+		length:       hdr["Content-Length"],
+	})
+}
