@@ -181,6 +181,39 @@ func (r *Response) Buffered() int {
 	return min(int(binary.BigEndian.Uint16(h[4:6])), b-off-headerLen)
 }
 
+// Ending reports whether the response's end is already in the buffer: the
+// next record is the empty stdout record that closes the stream, or
+// FCGI_END_REQUEST. A caller that flushes when Buffered is 0 need not flush
+// then: the response is complete, and one write can carry all of it.
+func (r *Response) Ending() bool {
+	if r.done {
+		return true
+	}
+	if r.err != nil || r.remaining > 0 {
+		return false
+	}
+	br := r.c.br
+	off := r.padding
+	if br.Buffered() < off+headerLen {
+		return false
+	}
+	h, err := br.Peek(off + headerLen)
+	if err != nil {
+		return false
+	}
+	h = h[off:]
+	if h[0] != version1 || binary.BigEndian.Uint16(h[2:4]) != requestID {
+		return false
+	}
+	switch h[1] {
+	case typeEndRequest:
+		return true
+	case typeStdout:
+		return binary.BigEndian.Uint16(h[4:6]) == 0
+	}
+	return false
+}
+
 // AppStatus is the application's exit status from FCGI_END_REQUEST (valid
 // after Read returned io.EOF).
 func (r *Response) AppStatus() uint32 { return r.appStatus }

@@ -411,7 +411,13 @@ func (b *Backend) copyBody(w http.ResponseWriter, br *bufio.Reader, resp *fastcg
 			} else if werr != nil {
 				return werr
 			}
-			if !discard && br.Buffered() == 0 && resp.Buffered() == 0 && flusher != nil && err == nil {
+			// Flush when FPM has nothing more ready, so that PHP's flush()
+			// reaches the client; but not when the end is already here (then
+			// net/http sends the whole response, with its length, in one
+			// write), nor after a large piece (net/http wrote it through
+			// already; FPM sends bulk output in full 8 KiB records, and a
+			// flush per record would cost a write each).
+			if !discard && n < flushBelow && br.Buffered() == 0 && resp.Buffered() == 0 && !resp.Ending() && flusher != nil && err == nil {
 				flusher.Flush()
 			}
 		}
@@ -428,6 +434,10 @@ func (b *Backend) copyBody(w http.ResponseWriter, br *bufio.Reader, resp *fastcg
 		conn.SetDeadline(time.Now().Add(b.opts.ReadTimeout))
 	}
 }
+
+// flushBelow: a piece of the response at least this large is not
+// followed by a flush (see copyBody).
+const flushBelow = 4096
 
 // cgiStatus is the response status from CGI headers: "Status: 404 Not
 // Found", else 302 when a Location is set, else 200.
