@@ -393,33 +393,39 @@ func (u *uploadWatch) stop() bool {
 	return u.fired
 }
 
-// copyBody streams the response body, flushing whenever FPM has nothing
-// more ready, and extending the read deadline as data arrives.
+// copyBody streams the response body. It gathers what FPM sends into one
+// buffer and writes it to the client when the buffer is full, when the
+// response ends (then net/http sends it all, with a Content-Length if it
+// fits, in one write), or when a short piece arrives with nothing more
+// ready: that is PHP's flush(), and it is passed on with a flush. FPM
+// sends bulk output in full 8 KiB records; writing each as it came cost a
+// client write per record. The read deadline is extended as data arrives.
 func (b *Backend) copyBody(w http.ResponseWriter, br *bufio.Reader, resp *fastcgi.Response, conn *fastcgi.Conn) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	flusher, _ := w.(http.Flusher)
 	discard := false
+	off := 0
 	for {
-		n, err := br.Read(buf)
-		if n > 0 && !discard {
-			if _, werr := w.Write(buf[:n]); werr == http.ErrBodyNotAllowed {
-				// A 204 or 304 from PHP with a body: drop the body, but
-				// read it to the end so the connection stays usable.
-				discard = true
-			} else if werr != nil {
-				return werr
+		n, err := br.Read(buf[off:])
+		off += n
+		flushed := n > 0 && n < flushBelow && err == nil &&
+			br.Buffered() == 0 && resp.Buffered() == 0 && !resp.Ending()
+		if off > 0 && (off == len(buf) || err != nil || flushed || resp.Ending()) {
+			if !discard {
+				if _, werr := w.Write(buf[:off]); werr == http.ErrBodyNotAllowed {
+					// A 204 or 304 from PHP with a body: drop the body, but
+					// read it to the end so the connection stays usable.
+					discard = true
+				} else if werr != nil {
+					return werr
+				}
+				if flushed && flusher != nil {
+					flusher.Flush()
+				}
 			}
-			// Flush when FPM has nothing more ready, so that PHP's flush()
-			// reaches the client; but not when the end is already here (then
-			// net/http sends the whole response, with its length, in one
-			// write), nor after a large piece (net/http wrote it through
-			// already; FPM sends bulk output in full 8 KiB records, and a
-			// flush per record would cost a write each).
-			if !discard && n < flushBelow && br.Buffered() == 0 && resp.Buffered() == 0 && !resp.Ending() && flusher != nil && err == nil {
-				flusher.Flush()
-			}
+			off = 0
 		}
 		if err == io.EOF {
 			return nil
@@ -435,8 +441,8 @@ func (b *Backend) copyBody(w http.ResponseWriter, br *bufio.Reader, resp *fastcg
 	}
 }
 
-// flushBelow: a piece of the response at least this large is not
-// followed by a flush (see copyBody).
+// flushBelow: a piece of the response shorter than this, with nothing
+// more ready, is taken for PHP's flush() (see copyBody).
 const flushBelow = 4096
 
 // cgiStatus is the response status from CGI headers: "Status: 404 Not
