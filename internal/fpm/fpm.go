@@ -309,9 +309,7 @@ func (b *Backend) proxy(w http.ResponseWriter, r *http.Request, t *phpreq.Target
 		}
 		h[k] = vs
 	}
-	w.WriteHeader(status)
-
-	err := b.copyBody(w, br, resp, conn)
+	err := b.copyBody(w, r, status, br, resp, conn)
 	aborted := !stop()
 	if err == nil && !aborted {
 		b.pool.Put(conn)
@@ -400,19 +398,35 @@ func (u *uploadWatch) stop() bool {
 // ready: that is PHP's flush(), and it is passed on with a flush. FPM
 // sends bulk output in full 8 KiB records; writing each as it came cost a
 // client write per record. The read deadline is extended as data arrives.
-func (b *Backend) copyBody(w http.ResponseWriter, br *bufio.Reader, resp *fastcgi.Response, conn *fastcgi.Conn) error {
+func (b *Backend) copyBody(w http.ResponseWriter, r *http.Request, status int, br *bufio.Reader, resp *fastcgi.Response, conn *fastcgi.Conn) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	flusher, _ := w.(http.Flusher)
 	discard := false
+	wroteHeader := false
+	// writeHeader sends the status; when the whole body is in hand by
+	// then, with its length, so that net/http need not chunk it.
+	writeHeader := func(complete bool, n int) {
+		wroteHeader = true
+		h := w.Header()
+		if complete && len(h["Content-Length"]) == 0 && len(h["Transfer-Encoding"]) == 0 &&
+			status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified && r.Method != http.MethodHead {
+			h["Content-Length"] = []string{strconv.Itoa(n)}
+		}
+		w.WriteHeader(status)
+	}
 	off := 0
 	for {
 		n, err := br.Read(buf[off:])
 		off += n
+		ending := err == io.EOF || resp.Ending()
 		flushed := n > 0 && n < flushBelow && err == nil &&
-			br.Buffered() == 0 && resp.Buffered() == 0 && !resp.Ending()
-		if off > 0 && (off == len(buf) || err != nil || flushed || resp.Ending()) {
+			br.Buffered() == 0 && resp.Buffered() == 0 && !ending
+		if !wroteHeader && (ending || err != nil || off == len(buf) || flushed) {
+			writeHeader(ending, off)
+		}
+		if off > 0 && (off == len(buf) || err != nil || flushed || ending) {
 			if !discard {
 				if _, werr := w.Write(buf[:off]); werr == http.ErrBodyNotAllowed {
 					// A 204 or 304 from PHP with a body: drop the body, but
