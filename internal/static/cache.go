@@ -78,7 +78,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string
 		return false // a precompressed sibling may be the answer
 	}
 	var st unix.Stat_t
-	if unix.Fstatat(h.rootFD, rel, &st, 0) != nil || !e.same(&st) {
+	if unix.Fstatat(h.root.FD(), rel, &st, 0) != nil || !e.same(&st) {
 		return false
 	}
 	hdr := w.Header()

@@ -63,3 +63,42 @@ func TestSmallCacheRevalidates(t *testing.T) {
 		t.Fatalf("after removal: %d, want 404", code)
 	}
 }
+
+// A root that is a symlink ("current -> releases/N") follows a switch of
+// the symlink without a restart.
+func TestSymlinkedRootFollowsDeploys(t *testing.T) {
+	dir := t.TempDir()
+	for _, rel := range []string{"r1", "r2"} {
+		os.MkdirAll(filepath.Join(dir, rel), 0o755)
+		os.WriteFile(filepath.Join(dir, rel, "v.txt"), []byte(rel), 0o644)
+	}
+	current := filepath.Join(dir, "current")
+	if err := os.Symlink(filepath.Join(dir, "r1"), current); err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Root: current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, body := getBody(t, h, "/v.txt"); body != "r1" {
+		t.Fatalf("before the deploy: %q", body)
+	}
+	// Deploy: switch the symlink atomically, as deploy tools do.
+	tmp := filepath.Join(dir, "current.tmp")
+	os.Symlink(filepath.Join(dir, "r2"), tmp)
+	if err := os.Rename(tmp, current); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, body := getBody(t, h, "/v.txt")
+		if body == "r2" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after switching the symlink: still %q", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

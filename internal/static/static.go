@@ -60,31 +60,24 @@ type Options struct {
 
 // Handler serves files under a root directory. Create it with New.
 type Handler struct {
-	opts     Options
-	root     *os.File // the root directory, opened once; files are opened beneath it
-	rootFD   int
-	rootReal string   // the root's resolved path, "" if unknown
-	index    []string // opts.IndexFiles without PHP sources, which are never sent
-	cache    *smallCache
-	log      *slog.Logger
+	opts  Options
+	root  *rootDir // files are opened beneath it
+	index []string // opts.IndexFiles without PHP sources, which are never sent
+	cache *smallCache
+	log   *slog.Logger
 }
 
 // New opens the root directory and returns a Handler serving it.
 func New(opts Options) (*Handler, error) {
-	root, err := os.Open(opts.Root)
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	root, err := openRoot(opts.Root, log)
 	if err != nil {
 		return nil, err
 	}
-	if st, err := root.Stat(); err != nil || !st.IsDir() {
-		root.Close()
-		return nil, &os.PathError{Op: "open", Path: opts.Root, Err: syscall.ENOTDIR}
-	}
-	h := &Handler{opts: opts, root: root, rootFD: int(root.Fd()), log: opts.Logger}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
-	h.rootReal = realPath(h.rootFD)
-	h.cache = newSmallCache()
+	h := &Handler{opts: opts, root: root, log: log, cache: newSmallCache()}
 	for _, name := range opts.IndexFiles {
 		if !phpreq.IsPHPSource(name) {
 			h.index = append(h.index, name)
@@ -196,9 +189,9 @@ func (h *Handler) open(rel string) (*file, error) {
 	var err error
 	const flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
 	if h.opts.AllowSymlinksOutsideRoot {
-		fd, err = unix.Openat(h.rootFD, rel, flags, 0)
+		fd, err = unix.Openat(h.root.FD(), rel, flags, 0)
 	} else {
-		fd, err = openBeneath(h.rootFD, rel, flags)
+		fd, err = openBeneath(h.root.FD(), rel, flags)
 		if err == unix.EXDEV {
 			// An absolute symlink, or one whose target leaves the root
 			// and comes back: allowed if it ends up inside the root.
@@ -296,15 +289,16 @@ func openBeneath(dirfd int, rel string, flags int) (int, error) {
 // resolves to an O_PATH descriptor first, so that nothing outside the
 // root (a device, a FIFO) is ever really opened.
 func (h *Handler) openResolvedInside(rel string, flags int) (int, error) {
-	if h.rootReal == "" {
+	rootReal := h.root.Real()
+	if rootReal == "" {
 		return -1, unix.EXDEV
 	}
-	pfd, err := unix.Openat(h.rootFD, rel, unix.O_PATH|unix.O_CLOEXEC, 0)
+	pfd, err := unix.Openat(h.root.FD(), rel, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
 	defer unix.Close(pfd)
-	if !within(realPath(pfd), h.rootReal) {
+	if !within(realPath(pfd), rootReal) {
 		return -1, unix.EXDEV
 	}
 	// Reopen the very file pfd resolved to, for reading.
