@@ -26,11 +26,6 @@ func init() {
 	runtime.LockOSThread()
 }
 
-// threadStack is the stack size of the threads PHP runs on.
-const threadStack = C.FEPHP_THREAD_STACK
-
-func currentThreadStack() uint64 { return uint64(C.fephp_current_stack()) }
-
 // loadLibPHP opens libphp and the bridge, and checks that they fit: a
 // thread-safe libphp of the extension API the bridge was built for.
 func loadLibPHP(path string, bridgeSO []byte) error {

@@ -23,6 +23,7 @@ package embed
 import "C"
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -409,7 +410,7 @@ func (j *job) applyHeaders(hdrs []byte) {
 func addHeaders(h http.Header, hdrs []byte) {
 	for len(hdrs) > 0 {
 		line := hdrs
-		if i := indexByte(hdrs, '\n'); i >= 0 {
+		if i := bytes.IndexByte(hdrs, '\n'); i >= 0 {
 			line, hdrs = hdrs[:i], hdrs[i+1:]
 		} else {
 			hdrs = nil
@@ -425,15 +426,6 @@ func addHeaders(h http.Header, hdrs []byte) {
 		}
 		h[key] = append(h[key], strings.TrimSpace(value))
 	}
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // write is the streaming path: headers first, then data, flushed when PHP

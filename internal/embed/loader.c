@@ -12,12 +12,13 @@
 #include "_cgo_export.h"
 #include "loader.h"
 
-/* PHP runs on the threads Go creates. Their stack is glibc's default, */
-/* which is RLIMIT_STACK: 8 MiB normally, but 2 MiB under */
-/* "ulimit -s unlimited", and PHP 8.2 has no stack-overflow guard. Set an */
-/* explicit default for every thread this process creates, before the Go */
-/* runtime starts its threads. */
-
+/*
+ * PHP runs on the threads Go creates. Their stack is glibc's default,
+ * which is RLIMIT_STACK: 8 MiB normally, but 2 MiB under
+ * "ulimit -s unlimited", and PHP 8.2 has no stack-overflow guard. Set an
+ * explicit default (FEPHP_THREAD_STACK, loader.h) for every thread this
+ * process creates, before the Go runtime starts its threads.
+ */
 
 __attribute__((constructor)) static void fephp_thread_stacks(void) {
 	pthread_attr_t a;
@@ -27,19 +28,9 @@ __attribute__((constructor)) static void fephp_thread_stacks(void) {
 	pthread_attr_destroy(&a);
 }
 
-size_t fephp_current_stack(void) {
-	pthread_attr_t a;
-	size_t s = 0;
-	if (pthread_getattr_np(pthread_self(), &a) != 0) return 0;
-	pthread_attr_getstacksize(&a, &s);
-	pthread_attr_destroy(&a);
-	return s;
-}
-
 static void *libphp, *bridge;
 static fephp_startup_fn p_startup;
 static fephp_execute_fn p_execute;
-static long (*p_contexts_made)(void);
 static fephp_php_version_fn p_php_version;
 static fephp_abi_fn p_abi;
 static fephp_build_id_fn p_build_id;
@@ -69,11 +60,10 @@ const char *fephp_open_bridge(const char *path) {
 	if (!bridge) return fephp_dlerror();
 	p_startup = (fephp_startup_fn)dlsym(bridge, "fephp_startup");
 	p_execute = (fephp_execute_fn)dlsym(bridge, "fephp_execute");
-	p_contexts_made = (long (*)(void))dlsym(bridge, "fephp_contexts_made");
 	p_php_version = (fephp_php_version_fn)dlsym(bridge, "fephp_php_version");
 	p_abi = (fephp_abi_fn)dlsym(bridge, "fephp_abi");
 	p_build_id = (fephp_build_id_fn)dlsym(bridge, "fephp_build_id");
-	if (!p_startup || !p_execute || !p_contexts_made || !p_php_version || !p_abi || !p_build_id)
+	if (!p_startup || !p_execute || !p_php_version || !p_abi || !p_build_id)
 		return "the bridge lacks an entry point";
 	return NULL;
 }
@@ -91,5 +81,4 @@ int fephp_call_startup(fephp_config *cfg) {
 	return p_startup(cfg);
 }
 
-long fephp_call_contexts_made(void) { return p_contexts_made ? p_contexts_made() : 0; }
 int fephp_call_execute(fephp_request *r) { return p_execute(r); }

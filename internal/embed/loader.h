@@ -6,7 +6,6 @@
 
 #define FEPHP_THREAD_STACK (64UL << 20)
 
-size_t fephp_current_stack(void);
 const char *fephp_dlerror(void);
 int fephp_open_libphp(const char *path);
 int fephp_libphp_is_php(void);
@@ -17,5 +16,4 @@ const char *fephp_bridge_php_version(void);
 const char *fephp_bridge_build_id(void);
 int fephp_call_startup(fephp_config *cfg);
 int fephp_call_execute(fephp_request *r);
-long fephp_call_contexts_made(void);
 #endif

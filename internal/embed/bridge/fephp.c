@@ -401,10 +401,6 @@ void fephp_shutdown(void)
 	fephp_module.ini_entries = NULL;
 }
 
-/* fephp_contexts_made counts contexts made, for tests of recycling. */
-static volatile long contexts_made;
-long fephp_contexts_made(void) { return __atomic_load_n(&contexts_made, __ATOMIC_RELAXED); }
-
 /* thread_context gives the calling thread its PHP context the first time
  * it runs PHP, and a fresh one after max_requests (leak mitigation). */
 static void thread_context(void)
@@ -423,7 +419,6 @@ static void thread_context(void)
 		set_sapi_constant();
 		thread_ready = 1;
 		thread_served = 0;
-		__atomic_add_fetch(&contexts_made, 1, __ATOMIC_RELAXED);
 	}
 	thread_served++;
 }
