@@ -203,7 +203,7 @@ func TestFastCGIMaxRequests(t *testing.T) {
 	// Requests with a body cannot be retried once their body was read: they
 	// must not land on a connection FPM closed.
 	for i := range 10 {
-		resp, body := send(t, newRequest(t, s, "POST", "/input.php", strings.NewReader("payload-"+strconv.Itoa(i)),
+		resp, body := send(t, newRequest(t, s.Server, "POST", "/input.php", strings.NewReader("payload-"+strconv.Itoa(i)),
 			"Content-Type: text/plain"))
 		if resp.StatusCode != 200 {
 			t.Errorf("POST %d: status %d, body %q", i, resp.StatusCode, body)
@@ -271,7 +271,7 @@ func TestFastCGIReadTimeout(t *testing.T) {
 	})
 	// The same with a body large enough to be streamed to FPM as it arrives.
 	upload := randomBytes(200<<10, 3)
-	resp, body = send(t, newRequest(t, s, "POST", "/slow.php?ms=3000", bytes.NewReader(upload),
+	resp, body = send(t, newRequest(t, s.Server, "POST", "/slow.php?ms=3000", bytes.NewReader(upload),
 		"Content-Type: application/octet-stream"))
 	wantStatus(t, resp, body, http.StatusGatewayTimeout)
 	resp, body = get(t, s.Server, "/slow.php")

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fe-php/fe-php/internal/testutil"
 )
 
 // binary is the fe-php executable TestMain builds.
@@ -58,24 +60,6 @@ func buildAndRun(m *testing.M) int {
 	return m.Run()
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while a test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Server is a running fe-php process.
 type Server struct {
 	Addr   string // host:port it serves on
@@ -84,8 +68,8 @@ type Server struct {
 	Config string // the config file's path
 
 	cmd      *exec.Cmd
-	stdout   syncBuffer
-	stderr   syncBuffer
+	stdout   testutil.SyncBuffer
+	stderr   testutil.SyncBuffer
 	done     chan struct{}
 	exitCode int
 	stopOnce sync.Once
@@ -280,7 +264,22 @@ var client = &http.Client{
 // and returns the response with its body read.
 func do(t testing.TB, s *Server, method, path string, headers ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.URL(path), nil)
+	resp, err := client.Do(newRequest(t, s, method, path, nil, headers...))
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return resp, body
+}
+
+// newRequest builds a request to s with headers given as "Name: value".
+func newRequest(t testing.TB, s *Server, method, path string, body io.Reader, headers ...string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL(path), body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,16 +290,7 @@ func do(t testing.TB, s *Server, method, path string, headers ...string) (*http.
 		}
 		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", method, path, err)
-	}
-	return resp, body
+	return req
 }
 
 func get(t testing.TB, s *Server, path string, headers ...string) (*http.Response, []byte) {

@@ -191,22 +191,6 @@ func send(t *testing.T, req *http.Request) (*http.Response, []byte) {
 	return resp, body
 }
 
-func newRequest(t *testing.T, s *phpSite, method, path string, body io.Reader, headers ...string) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(method, s.URL(path), body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range headers {
-		k, v, ok := strings.Cut(h, ":")
-		if !ok {
-			t.Fatalf("bad header %q", h)
-		}
-		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
-	}
-	return req
-}
-
 // decodeJSON decodes a 200 response's JSON body into v.
 func decodeJSON(t *testing.T, resp *http.Response, body []byte, v any) {
 	t.Helper()
@@ -219,7 +203,7 @@ func decodeJSON(t *testing.T, resp *http.Response, body []byte, v any) {
 // dumpOf sends a request to a script using lib/dump.inc and decodes its answer.
 func dumpOf(t *testing.T, s *phpSite, method, path string, body io.Reader, headers ...string) (*http.Response, *phpDump) {
 	t.Helper()
-	resp, b := send(t, newRequest(t, s, method, path, body, headers...))
+	resp, b := send(t, newRequest(t, s.Server, method, path, body, headers...))
 	var d phpDump
 	decodeJSON(t, resp, b, &d)
 	return resp, &d
@@ -282,7 +266,7 @@ func testPHPMultipartUpload(t *testing.T, s *phpSite) {
 		w.Write(f.data)
 	}
 	mw.Close()
-	resp, body := send(t, newRequest(t, s, "POST", "/upload.php", &buf, "Content-Type: "+mw.FormDataContentType()))
+	resp, body := send(t, newRequest(t, s.Server, "POST", "/upload.php", &buf, "Content-Type: "+mw.FormDataContentType()))
 	type upload struct {
 		Name           string `json:"name"`
 		Size           int    `json:"size"`
@@ -402,7 +386,7 @@ func testPHPStatusCodes(t *testing.T, s *phpSite) {
 
 func testPHPJSONInput(t *testing.T, s *phpSite) {
 	const doc = `{"name":"fe-php","list":[1,2,3],"nested":{"ok":true}}`
-	resp, body := send(t, newRequest(t, s, "POST", "/input.php", strings.NewReader(doc), "Content-Type: application/json"))
+	resp, body := send(t, newRequest(t, s.Server, "POST", "/input.php", strings.NewReader(doc), "Content-Type: application/json"))
 	var got struct {
 		Len           int            `json:"len"`
 		MD5           string         `json:"md5"`
@@ -693,7 +677,7 @@ func testPHPMaxBodySize(t *testing.T, s *phpSite) {
 	}
 	// At the limit: accepted.
 	data := bytes.Repeat([]byte("z"), suiteMaxBody)
-	resp, body := send(t, newRequest(t, s, "POST", "/input.php", bytes.NewReader(data), "Content-Type: application/octet-stream"))
+	resp, body := send(t, newRequest(t, s.Server, "POST", "/input.php", bytes.NewReader(data), "Content-Type: application/octet-stream"))
 	var got struct {
 		Len int `json:"len"`
 	}

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fe-php/fe-php/internal/testutil"
 )
 
 // Binary is the php-fpm executable Start runs.
@@ -61,7 +63,7 @@ type FPM struct {
 	mu       sync.Mutex
 	cmd      *exec.Cmd
 	exited   chan struct{}
-	output   *lockedBuffer
+	output   *testutil.SyncBuffer
 	stopped  bool
 	watchdog *watchdog
 }
@@ -190,7 +192,7 @@ func (f *FPM) start(t testing.TB) {
 	// -y: our php-fpm.conf, -c: our php.ini.
 	cmd := exec.Command(Binary, "-F", "-R", "-y", f.conf, "-c", f.ini)
 	cmd.Dir = f.DocRoot
-	out := &lockedBuffer{}
+	out := &testutil.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -485,21 +487,4 @@ func (wd *watchdog) stop() {
 	wd.cmd.Process.Kill()
 	wd.cmd.Wait()
 	wd.w.Close()
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
