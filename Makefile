@@ -42,10 +42,11 @@ vet: bridge
 test: deps vet
 	$(GO) test $(GOTAGS) -race -count=1 ./...
 
-# The spec's SaaS recipe on http://127.0.0.1:8080: embedded PHP, an API,
-# /admin/ on a php-fpm the demo starts, static assets (Ctrl-C stops it).
+# The spec's SaaS recipe (examples/saas) on http://127.0.0.1:8080: embedded
+# PHP, an API, /admin/ on a php-fpm the demo starts, static assets (Ctrl-C
+# stops it). examples/ecommerce and examples/spa run the same way.
 demo: deps build
-	bash examples/demo/run.sh
+	bash examples/saas/run.sh
 
 # fe-php against nginx on the same machine (see bench/README.md).
 bench: build

@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
-# Runs the demo: a php-fpm for /admin/ (its own config, a Unix socket in
-# run/), then fe-php in the foreground. Ctrl-C stops both.
+# Runs the SaaS example (`make demo`): a php-fpm for /admin/ (its own
+# config, a Unix socket in run/), then fe-php in the foreground. Ctrl-C
+# stops both.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${FE_PHP:-$here/../../bin/fe-php}
 fpm=$(command -v php-fpm8.2 || true)
-[ -n "$fpm" ] || { echo "demo: php-fpm8.2 is missing (make deps installs it)" >&2; exit 1; }
+[ -n "$fpm" ] || { echo "saas: php-fpm8.2 is missing (make deps installs it)" >&2; exit 1; }
 
 run=$here/run
 mkdir -p "$run"
+rm -f "$run/php-fpm.sock"
 cat > "$run/php-fpm.conf" <<CONF
 [global]
 pid = $run/php-fpm.pid
 error_log = $run/php-fpm.log
 daemonize = no
 
-[demo]
+[saas]
 listen = $run/php-fpm.sock
 pm = static
 pm.max_children = 4
@@ -27,5 +29,5 @@ trap 'kill $fpm_pid 2>/dev/null; wait $fpm_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -S "$run/php-fpm.sock" ] && break; sleep 0.1; done
 
 "$bin" check -c "$here/fe-php.toml"
-echo "demo: http://127.0.0.1:8080/ (embedded), /api/runtime (embedded JSON), /admin/ (PHP-FPM), /assets/app.css (static)"
+echo "saas: http://127.0.0.1:8080/ (embedded), /api/runtime (embedded JSON), /admin/ (PHP-FPM), /assets/app.css (static)"
 "$bin" run -c "$here/fe-php.toml"
