@@ -3,7 +3,12 @@
 # Idempotent and quick when everything is there.
 set -euo pipefail
 
-packages=(ca-certificates curl php8.2-fpm php8.2-cli libphp8.2-embed)
+# php8.2-* extensions: what WordPress needs of the PHP-FPM side (the ZTS
+# build has them compiled in). wordpress, mariadb-server, chromium: the
+# end-to-end tests (tests/integration/wordpress*_test.go).
+packages=(ca-certificates curl php8.2-fpm php8.2-cli libphp8.2-embed
+  php8.2-mysql php8.2-curl php8.2-gd php8.2-mbstring php8.2-xml php8.2-zip php8.2-intl
+  wordpress wordpress-theme-twentytwentythree mariadb-server chromium)
 
 missing=()
 for p in "${packages[@]}"; do
