@@ -3,8 +3,13 @@ module github.com/fe-php/fe-php
 go 1.26.8
 
 require (
+	github.com/chromedp/chromedp v0.23.0
 	github.com/pelletier/go-toml/v2 v2.4.3
+	github.com/sony/gobreaker/v2 v2.4.0
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/sony/gobreaker/v2 v2.4.0 // indirect
+require (
+	github.com/chromedp/cdproto v0.159.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
