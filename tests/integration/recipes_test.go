@@ -764,6 +764,14 @@ func TestRecipeSPA(t *testing.T) {
 		recipeWantNoPHP(t, resp)
 	}
 
+	// Dotfiles and PHP file names are refused by the static backend: no
+	// fallback to index.html for them, and no PHP outside /api/.
+	for _, path := range []string{"/.env", "/wp-login.php", "/api.php"} {
+		resp, body := get(t, s.Server, path)
+		wantStatus(t, resp, body, http.StatusNotFound)
+		recipeWantNoPHP(t, resp)
+	}
+
 	// The API (embedded PHP).
 	var status struct {
 		OK   bool   `json:"ok"`
