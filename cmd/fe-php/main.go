@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"syscall"
@@ -113,7 +114,16 @@ func cmdCheck(path string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	// Build the backends too, as run would, without listening: this
-	// catches what only building shows (as "nginx -t" does).
+	// catches what only building shows (as "nginx -t" does). The access
+	// log is checked, not opened: check often runs as root, and a log file
+	// it created would then be root's, unwritable by the service's user.
+	if out := cfg.Server.AccessLog.Output; out != "off" && out != "stdout" && out != "stderr" {
+		if err := checkLogPath(out); err != nil {
+			fmt.Fprintf(stderr, "%s: server.access_log.output: %v\n%s: the configuration is not valid\n", path, err, path)
+			return 1
+		}
+		cfg.Server.AccessLog.Output = "off"
+	}
 	srv, err := server.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		errs := []error{err}
@@ -229,4 +239,25 @@ func reopenOnHUP(ctx context.Context, hup <-chan os.Signal, srv *server.Server, 
 			}
 		}
 	}
+}
+
+// checkLogPath tells whether a log file could be opened for appending at
+// path, without creating it: an existing file must be a regular file, a
+// new one needs an existing directory.
+func checkLogPath(path string) error {
+	if fi, err := os.Stat(path); err == nil {
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", path)
+		}
+		return nil
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("directory of the log file: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return nil
 }

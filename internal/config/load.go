@@ -139,6 +139,11 @@ func (c *Config) resolvePaths() {
 	if c.File != "" {
 		dir = filepath.Dir(c.File)
 	}
+	// Absolute, so that the paths stay right whatever the working
+	// directory (and a path filled from another is not joined twice).
+	if a, err := filepath.Abs(dir); err == nil {
+		dir = a
+	}
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

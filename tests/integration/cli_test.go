@@ -225,3 +225,39 @@ func wantRoute(t *testing.T, out, path, rule, prio, backend string) {
 	}
 	t.Errorf("routes: no line for %s in:\n%s", path, out)
 }
+
+// A relative -c works from any directory: the config's relative paths
+// (a document root, a static root filled from it, an FPM socket) follow
+// the config file. And check does not create the access log file: run
+// as root, it would leave a file the service's user cannot open.
+func TestCLICheckRelativeConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"site/fe-php.toml": "[php]\ndocument_root = \"public\"\nfpm_socket = \"run/php-fpm.sock\"\n" +
+			"[server.access_log]\noutput = \"logs/access.log\"\n" +
+			"[backend]\ndefault_backend = \"static\"\n" +
+			"[[backend.routing_rules]]\npattern = { type = \"prefix\", value = \"/admin/\" }\nbackend = \"fastcgi\"\npriority = 1\n",
+		"site/public/index.html": "hi",
+		"site/logs/":             "",
+	})
+	for _, c := range []struct{ cwd, config string }{
+		{dir, "site/fe-php.toml"},
+		{filepath.Join(dir, "site"), "fe-php.toml"},
+		{filepath.Join(dir, "site", "public"), "../fe-php.toml"},
+	} {
+		stdout, stderr, code := runCLI(t, c.cwd, "check", "-c", c.config)
+		if code != 0 || !strings.Contains(stdout, "configuration OK") {
+			t.Errorf("check -c %s in %s: exit %d\n%s%s", c.config, c.cwd, code, stdout, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "site", "logs", "access.log")); !os.IsNotExist(err) {
+		t.Errorf("check created the access log (stat: %v)", err)
+	}
+	// A log in a directory that does not exist is an error check reports.
+	writeFiles(t, dir, map[string]string{"bad.toml": "[server.access_log]\noutput = \"nowhere/access.log\"\n[backend]\ndefault_backend = \"static\"\n[backend.static_files]\nroot = \"site/public\"\n"})
+	_, stderr, code := runCLI(t, dir, "check", "-c", "bad.toml")
+	if code != 1 || !strings.Contains(stderr, "server.access_log.output") {
+		t.Errorf("check of a log in a missing directory: exit %d, %s", code, stderr)
+	}
+}
