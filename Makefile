@@ -45,7 +45,8 @@ test: deps vet
 # The spec's SaaS recipe (examples/saas) on http://127.0.0.1:8080: embedded
 # PHP, an API, /admin/ on a php-fpm the demo starts, static assets (Ctrl-C
 # stops it). examples/ecommerce and examples/spa run the same way.
-demo: deps build
+demo: build
+	bash scripts/deps.sh base
 	bash examples/saas/run.sh
 
 # fe-php against nginx on the same machine (see bench/README.md).

@@ -3,12 +3,21 @@
 # Idempotent and quick when everything is there.
 set -euo pipefail
 
-# php8.2-* extensions: what WordPress needs of the PHP-FPM side (the ZTS
-# build has them compiled in). wordpress, mariadb-server, chromium: the
-# end-to-end tests (tests/integration/wordpress*_test.go).
-packages=(ca-certificates curl php8.2-fpm php8.2-cli libphp8.2-embed
-  php8.2-mysql php8.2-curl php8.2-gd php8.2-mbstring php8.2-xml php8.2-zip php8.2-intl
+# base: what fe-php, its demo and most tests need. The rest is for the
+# end-to-end tests (tests/integration/wordpress*_test.go) and bench/:
+# WordPress, MariaDB, Chromium, and the PHP-FPM extensions WordPress needs
+# (the ZTS build has them compiled in).
+#
+#   deps.sh         everything the tests need
+#   deps.sh base    only the base (make demo)
+base=(ca-certificates curl php8.2-fpm php8.2-cli libphp8.2-embed)
+e2e=(php8.2-mysql php8.2-curl php8.2-gd php8.2-mbstring php8.2-xml php8.2-zip php8.2-intl
   wordpress wordpress-theme-twentytwentythree mariadb-server chromium)
+case "${1:-all}" in
+  base) packages=("${base[@]}") ;;
+  all) packages=("${base[@]}" "${e2e[@]}") ;;
+  *) echo "usage: $0 [base|all]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
