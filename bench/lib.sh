@@ -8,6 +8,7 @@
 #	bench_build_fephp            # -> $FEPHP_BIN
 #	bench_start_nginx ROOT PORT  # -> $NGINX_PID
 #	bench_start_fephp CONF       # -> $FEPHP_PID
+#	bench_nginx_conf ROOT PORT   # only the config (start nginx yourself)
 #	bench_measure CASE SERVER URL PID   # RUNS times, alternating servers
 #	bench_table                  # median run of each case and server
 #
@@ -41,7 +42,14 @@ BENCH_SYSCALLS=() # from bench_perf
 BENCH_PERF_PIDS=() # wrk / perf running in the background during bench_perf
 BENCH_WRK_PID=
 declare -A BENCH_NRUN=() # runs so far per "case/server"
-BENCH_ROWS=()  # "case<TAB>server<TAB>rps<TAB>p99_us<TAB>cpu_us_req<TAB>srv_cores<TAB>wrk_cores<TAB>other_cores<TAB>requests<TAB>errors"
+BENCH_ROWS=()  # "case<TAB>server<TAB>rps<TAB>p99_us<TAB>cpu_us_req<TAB>srv_cores<TAB>wrk_cores<TAB>other_cores<TAB>requests<TAB>errors[<TAB>sample_cpu_us_req...]"
+BENCH_WRK_ARGS=()    # more wrk arguments for every run, e.g. (-H "Host: example.test")
+BENCH_SAMPLE_PIDS=() # more process trees (root pids) whose CPU per request every run also
+                     # records (bench_tree_ns), one field each after "errors" (e.g. the FPM
+                     # part of nginx+fpm)
+BENCH_LOAD_PIDS=()   # process trees the load keeps busy besides the server (e.g. its
+                     # database): their CPU does not count as other processes' noise
+BENCH_EXIT_HOOKS=()  # functions called on exit, after the servers are stopped
 
 log() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -66,10 +74,13 @@ bench_init() {
 }
 
 bench_cleanup() {
-	local rc=$? pid
+	local rc=$? pid hook
 	trap - INT TERM
 	for pid in ${BENCH_WRK_PID:-} ${BENCH_PERF_PIDS[@]:-} "${BENCH_PIDS[@]}"; do
 		bench_stop "$pid"
+	done
+	for hook in "${BENCH_EXIT_HOOKS[@]}"; do
+		"$hook" || log "exit hook $hook failed"
 	done
 	if [[ $KEEP_WORK == 1 ]]; then
 		log "kept work dir $BENCH_WORK"
@@ -79,16 +90,27 @@ bench_cleanup() {
 	exit "$rc"
 }
 
+# bench_alive PID: true while PID runs (a zombie, dead but not yet reaped
+# by whoever adopted it, does not count).
+bench_alive() {
+	local stat
+	# (Not stat=$(<file): under set -e a failed redirection there exits
+	# the shell despite the ||.)
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	stat=${stat##*) }
+	[[ ${stat:0:1} != Z ]]
+}
+
 # bench_stop PID: TERM, wait up to 5 s, then KILL. Only our own pids.
 bench_stop() {
 	local pid=$1 i
-	kill -0 "$pid" 2>/dev/null || return 0
+	bench_alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
 	kill -TERM "$pid" 2>/dev/null || true
 	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
+		bench_alive "$pid" || break
 		sleep 0.1
 	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if bench_alive "$pid"; then
 		log "pid $pid ignored SIGTERM; killing it"
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
@@ -96,7 +118,8 @@ bench_stop() {
 }
 
 # bench_need CMD...: makes sure each command exists; as root, installs
-# the missing ones from Debian (nginx -> nginx-light, perf -> linux-perf).
+# the missing ones from Debian (nginx -> nginx-light, perf -> linux-perf,
+# mariadbd -> mariadb-server).
 bench_need() {
 	local cmd pkg missing=()
 	for cmd in "$@"; do
@@ -104,6 +127,7 @@ bench_need() {
 		case $cmd in
 		nginx) pkg=nginx-light ;;
 		perf) pkg=linux-perf ;;
+		mariadbd) pkg=mariadb-server ;;
 		php-fpm*) pkg=${cmd#php-}; pkg=php${pkg#fpm}-fpm ;;
 		*) pkg=$cmd ;;
 		esac
@@ -131,7 +155,9 @@ bench_build_fephp() {
 # (on any address), per /proc/net/tcp{,6}.
 bench_free_port() {
 	local p=$1 used
-	used=$(awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print strtonum("0x" a[2]) }' /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)
+	# (No strtonum: that is gawk's, and Debian's default awk may be mawk.)
+	used=$(awk 'function hex(s, i, n) { for (i = 1; i <= length(s); i++) n = n * 16 + index("0123456789ABCDEF", substr(s, i, 1)) - 1; return n }
+		NR > 1 && $4 == "0A" { split($2, a, ":"); print hex(toupper(a[2])) }' /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)
 	while grep -qx "$p" <<<"$used"; do p=$((p + 1)); done
 	echo "$p"
 }
@@ -161,6 +187,22 @@ bench_check() {
 # go in the server block: locations (e.g. fastcgi_pass for PHP) or
 # overrides of the http-level settings (e.g. "tcp_nopush off;").
 bench_start_nginx() {
+	local port=$2 d=$BENCH_WORK/nginx
+	bench_nginx_conf "$@"
+	nginx -p "$d" -e "$d/error.log" -c "$NGINX_CONF" &
+	NGINX_PID=$!
+	BENCH_PIDS+=("$NGINX_PID")
+	bench_wait_http "http://127.0.0.1:$port/" "$NGINX_PID" || {
+		cat "$d/error.log" >&2
+		die "nginx did not start"
+	}
+	log "nginx pid $NGINX_PID on 127.0.0.1:$port ($(bench_pids "$NGINX_PID" | wc -w) processes)"
+}
+
+# bench_nginx_conf ROOT PORT [EXTRA_SERVER_DIRECTIVES]: bench_start_nginx's
+# config, checked with nginx -t, without starting nginx -> $NGINX_CONF.
+# Start it with: nginx -p $BENCH_WORK/nginx -e $BENCH_WORK/nginx/error.log -c $NGINX_CONF
+bench_nginx_conf() {
 	local root=$1 port=$2 extra=${3:-} d=$BENCH_WORK/nginx
 	mkdir -p "$d/tmp"
 	chmod 755 "$d"
@@ -202,14 +244,6 @@ $extra
 }
 EOF
 	nginx -t -q -p "$d" -e "$d/error.log" -c "$NGINX_CONF" || die "nginx -t failed; see $NGINX_CONF"
-	nginx -p "$d" -e "$d/error.log" -c "$NGINX_CONF" &
-	NGINX_PID=$!
-	BENCH_PIDS+=("$NGINX_PID")
-	bench_wait_http "http://127.0.0.1:$port/" "$NGINX_PID" || {
-		cat "$d/error.log" >&2
-		die "nginx did not start"
-	}
-	log "nginx pid $NGINX_PID on 127.0.0.1:$port ($(bench_pids "$NGINX_PID" | wc -w) processes)"
 }
 
 # bench_start_fephp CONF ADDR: starts fe-php as our child -> $FEPHP_PID.
@@ -271,7 +305,7 @@ bench_pids() {
 bench_ticks() {
 	local sum=0 pid stat rest f
 	for pid in "$@"; do
-		stat=$(<"/proc/$pid/stat") 2>/dev/null || continue
+		{ read -r stat <"/proc/$pid/stat"; } 2>/dev/null || continue # the process may be gone
 		rest=${stat##*) }  # fields 3.. ; field N is word N-2
 		read -r -a f <<<"$rest"
 		sum=$((sum + f[11] + f[12] + f[13] + f[14]))
@@ -283,6 +317,28 @@ bench_ticks() {
 bench_tree_ticks() {
 	# shellcheck disable=SC2046
 	bench_ticks $(bench_pids "$1")
+}
+
+# bench_tree_ns PID: CPU time in ns of PID and its descendants, all
+# threads, from /proc/P/task/T/schedstat: nanoseconds where /proc/P/stat
+# has 10 ms ticks, but threads and processes that exit are lost (no
+# cutime), so use it for servers that keep their workers.
+bench_tree_ns() {
+	local p t v sum=0
+	for p in $(bench_pids "$1"); do
+		for t in /proc/"$p"/task/*/schedstat; do
+			{ read -r v _ <"$t"; } 2>/dev/null || continue # the thread may be gone
+			sum=$((sum + v))
+		done
+	done
+	echo "$sum"
+}
+
+# bench_many_ticks PID...: bench_tree_ticks summed over several trees.
+bench_many_ticks() {
+	local p sum=0
+	for p in "$@"; do sum=$((sum + $(bench_tree_ticks "$p"))); done
+	echo "$sum"
 }
 
 # bench_sys_ticks: prints "busy total" ticks of the whole machine (/proc/stat).
@@ -315,7 +371,7 @@ bench_to_us() {
 # and we wait for it, so that a signal interrupts the script at once (bash
 # runs traps only after a foreground child exits); cleanup stops it.
 bench_wrk() {
-	wrk -t"$THREADS" -c"$CONNS" -d"$2"s --latency "$1" >"$3" 2>&1 &
+	wrk -t"$THREADS" -c"$CONNS" -d"$2"s --latency "${BENCH_WRK_ARGS[@]}" "$1" >"$3" 2>&1 &
 	BENCH_WRK_PID=$!
 	wait "$BENCH_WRK_PID" || { cat "$3" >&2; die "wrk failed"; }
 	BENCH_WRK_PID=
@@ -383,8 +439,10 @@ bench_measure() {
 # $BENCH_ROW, a tab-separated row of BENCH_ROWS.
 bench_run_once() {
 	local case=$1 server=$2 url=$3 pid=$4 out=$5
-	local s0 s1 c0 c1 w0 w1 m0 m1 rps reqs p99 errs
+	local s0 s1 c0 c1 w0 w1 m0 m1 l0 l1 rps reqs p99 errs p x0=() x1=() i
 	s0=$(bench_tree_ticks "$pid")
+	l0=$(bench_many_ticks "${BENCH_LOAD_PIDS[@]}")
+	for p in "${BENCH_SAMPLE_PIDS[@]}"; do x0+=("$(bench_tree_ns "$p")"); done
 	bench_child_ticks
 	w0=$CHILD_TICKS
 	read -r m0 c0 < <(bench_sys_ticks)
@@ -393,6 +451,8 @@ bench_run_once() {
 	bench_child_ticks
 	w1=$CHILD_TICKS
 	s1=$(bench_tree_ticks "$pid")
+	l1=$(bench_many_ticks "${BENCH_LOAD_PIDS[@]}")
+	for p in "${BENCH_SAMPLE_PIDS[@]}"; do x1+=("$(bench_tree_ns "$p")"); done
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
 	reqs=$(awk '/requests in/ { print $1 }' "$out")
 	p99=$(awk '$1 == "99%" { print $2 }' "$out")
@@ -400,14 +460,18 @@ bench_run_once() {
 	[[ -n $rps && -n $reqs && -n $p99 ]] || { cat "$out" >&2; die "cannot parse wrk output"; }
 	p99=$(bench_to_us "$p99")
 	# One tab-separated row; the *_cores columns are CPUs kept busy on
-	# average (machine-wide busy minus server minus wrk = "other").
-	BENCH_ROW=$(awk -v case="$case" -v srv="$server" -v rps="$rps" -v p99="$p99" -v reqs="$reqs" -v errs="$errs" \
-		-v sd=$((s1 - s0)) -v wd=$((w1 - w0)) -v md=$((m1 - m0)) -v td=$((c1 - c0)) -v hz="$CLK_TCK" \
+	# average (machine-wide busy minus server minus wrk minus
+	# BENCH_LOAD_PIDS = "other").
+	BENCH_ROW=$(awk -v cs="$case" -v srv="$server" -v rps="$rps" -v p99="$p99" -v reqs="$reqs" -v errs="$errs" \
+		-v sd=$((s1 - s0)) -v wd=$((w1 - w0)) -v md=$((m1 - m0 - (l1 - l0))) -v td=$((c1 - c0)) -v hz="$CLK_TCK" \
 		-v ncpu="$(nproc)" 'BEGIN {
 			cores = td / ncpu                      # elapsed time in ticks
-			printf "%s\t%s\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\n", case, srv, rps, p99,
+			printf "%s\t%s\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%d\t%d\n", cs, srv, rps, p99,
 				sd / hz * 1e6 / reqs, sd / cores, wd / cores, (md - sd - wd) / cores, reqs, errs
 		}')
+	for ((i = 0; i < ${#x0[@]}; i++)); do
+		BENCH_ROW+=$'\t'$(awk -v d=$((x1[i] - x0[i])) -v reqs="$reqs" 'BEGIN { printf "%.2f", d / 1e3 / reqs }')
+	done
 	((errs == 0)) || log "warning: $errs errors or non-2xx responses in $out"
 }
 
@@ -450,7 +514,7 @@ bench_perf() {
 	BENCH_SYSCALLS+=("$server	$case	$sc")
 
 	# (2) CPU profile.
-	wrk -t"$THREADS" -c"$CONNS" -d"$((PERF_SECONDS + 2))"s "$url" >/dev/null 2>&1 &
+	wrk -t"$THREADS" -c"$CONNS" -d"$((PERF_SECONDS + 2))"s "${BENCH_WRK_ARGS[@]}" "$url" >/dev/null 2>&1 &
 	local wpid=$!
 	sleep 1
 	perf record -q -F 999 -g -p "$pids" -o "$data" -- sleep "$PERF_SECONDS" >/dev/null 2>&1 &
@@ -508,7 +572,8 @@ bench_machine() {
 
 # bench_medians: BENCH_ROWS reduced to the median run (by req/s; the lower
 # one for an even count) of each case and server, in first-seen order,
-# with the number of runs appended as an 11th field.
+# with the number of runs as the 11th field (the BENCH_SAMPLE_PIDS fields,
+# if any, follow it).
 bench_medians() {
 	printf '%s\n' "${BENCH_ROWS[@]}" | awk -F'\t' '
 		{
@@ -522,7 +587,12 @@ bench_medians() {
 				for (a = 1; a <= m; a++) idx[a] = a
 				for (a = 1; a <= m; a++) for (b = a + 1; b <= m; b++)
 					if (rps[k, idx[b]] < rps[k, idx[a]]) { t = idx[a]; idx[a] = idx[b]; idx[b] = t }
-				print row[k, idx[int((m + 1) / 2)]] "\t" m
+				nf = split(row[k, idx[int((m + 1) / 2)]], f, "\t")
+				out = f[1]
+				for (j = 2; j <= 10; j++) out = out "\t" f[j]
+				out = out "\t" m
+				for (j = 11; j <= nf; j++) out = out "\t" f[j]
+				print out
 			}
 		}'
 }
