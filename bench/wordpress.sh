@@ -470,7 +470,7 @@ wp_table() {
 	echo
 	echo "$MACHINE"
 	echo "- WordPress $(dpkg-query -W -f='${Version}' wordpress), theme twentytwentythree; $("$FPM" -v | head -1 | cut -d' ' -f1-2) (FPM, NTS);"
-	echo "  embedded: ZTS libphp $(/usr/local/php-zts-embed/bin/php -v 2>/dev/null | head -1 | cut -d' ' -f2); $(mariadbd --version 2>/dev/null | cut -d' ' -f2-4)"
+	echo "  embedded: ZTS libphp $(/usr/local/php-zts-embed/bin/php -v 2>/dev/null | head -1 | cut -d' ' -f2); MariaDB $(mariadbd --version 2>/dev/null | sed -n 's/.* Ver \([0-9.]*\).*/\1/p')"
 	echo "- FPM extensions: ${FPM_EXTS[*]} (and opcache)"
 	bench_syscall_table
 } | tee "$BENCH_RESULTS"
