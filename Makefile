@@ -53,6 +53,7 @@ demo: build
 bench: build
 	bash bench/static.sh
 	bash bench/php.sh
+	bash bench/wordpress.sh
 
 clean:
 	rm -rf bin $(BRIDGE)
