@@ -70,7 +70,7 @@ BUILD_DEPS=(
   bison re2c libcurl4-openssl-dev libonig-dev libzip-dev libsodium-dev libargon2-dev
   libgd-dev libwebp-dev libsqlite3-dev libssl-dev libxml2-dev zlib1g-dev libicu-dev
   libpng-dev libjpeg-dev libfreetype-dev libpcre2-dev pkg-config autoconf libtool
-  build-essential dpkg-dev
+  build-essential dpkg-dev patch
 )
 
 # Modules that must show up in `php -m`.
@@ -84,10 +84,16 @@ log() { printf 'php-zts-embed: %s\n' "$*"; }
 die() { printf 'php-zts-embed: ERROR: %s\n' "$*" >&2; exit 1; }
 
 FLAGS_HASH="$(printf '%s\n' "${CONFIGURE_FLAGS[@]}" | sha256sum | cut -c1-12)"
+# fe-php's patches to PHP (scripts/php-patches/*.patch, applied in name
+# order to a fresh build tree); their content is part of the stamp.
+PATCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/php-patches"
+PATCHES=("$PATCH_DIR"/*.patch)
+[[ -e "${PATCHES[0]}" ]] || PATCHES=()
+PATCH_HASH="$(cat /dev/null "${PATCHES[@]}" | sha256sum | cut -c1-12)"
 # The stamp is "r<recipe>-f<flags hash>-v<debian version>". The fast path
 # compares only the recipe and flags part (no apt/network needed); the Debian
 # version that was actually built is recorded after it.
-STAMP_KEY="r${RECIPE_VERSION}-f${FLAGS_HASH}"
+STAMP_KEY="r${RECIPE_VERSION}-f${FLAGS_HASH}-p${PATCH_HASH}"
 
 # ---------------------------------------------------------------- fast path
 if [[ "${PHP_BUILD_FORCE:-0}" != 1 && -f "$STAMP_FILE" && -f "$PREFIX/lib/libphp.so" ]]; then
@@ -221,6 +227,10 @@ else
   rm -rf "$BUILD_DIR"
   cp -a "$SRC_DIR" "$BUILD_DIR"
   rm -f "$BUILD_DIR/.fe-php-src-ok"
+  for p in "${PATCHES[@]}"; do
+    log "applying $(basename "$p")"
+    run_logged "patch $(basename "$p")" patch -d "$BUILD_DIR" -p1 --forward --batch -i "$p"
+  done
 fi
 cd "$BUILD_DIR"
 

@@ -327,6 +327,49 @@ func TestEmbeddedRecycling(t *testing.T) {
 	s.alive(t)
 }
 
+// 3a. max_execution_time keeps working on threads that serve request after
+// request and are recycled, and no POSIX timer leaks: fe-php's PHP build
+// (scripts/php-patches) keeps one timer per PHP thread context instead of
+// making one per request, and deletes it with the context.
+func TestEmbeddedTimerPerThread(t *testing.T) {
+	t.Parallel()
+	s := embStart(t, embOpts{php: "worker_pool_size = 2\nworker_max_requests = 3", tables: "[php.ini]\nmax_execution_time = \"1\"\n"})
+	// Each thread with a PHP context has one timer that signals it; a
+	// context recycled without deleting its timer would leave a second
+	// one aimed at the same thread.
+	timerTargets := regexp.MustCompile(`notify: signal/tid\.(\d+)`)
+	checkTimers := func(round int) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timers", s.cmd.Process.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, m := range timerTargets.FindAllStringSubmatch(string(b), -1) {
+			if seen[m[1]] {
+				t.Errorf("round %d: thread %s has two POSIX timers: a recycled PHP context leaked its timer\n%s", round, m[1], b)
+			}
+			seen[m[1]] = true
+		}
+	}
+	for round := range 3 {
+		for i := range 20 {
+			resp, body := get(t, s.Server, "/ok.php")
+			if resp.StatusCode != 200 || string(body) != "ok" {
+				t.Fatalf("round %d, request %d: %s %q", round, i, describe(resp), body)
+			}
+		}
+		checkTimers(round)
+		resp, body := get(t, s.Server, "/busy.php")
+		if resp.StatusCode != 500 || string(body) != "before the loop\n" {
+			t.Errorf("round %d: busy.php: %s %q, want the 500 of max_execution_time", round, describe(resp), body)
+		}
+	}
+	if got := strings.Count(s.Stderr(), "Maximum execution time of 1 second exceeded"); got != 3 {
+		t.Errorf("%d max_execution_time errors logged, want 3", got)
+	}
+	s.alive(t)
+}
+
 // 3b. Nothing a script sets survives into the next request on the same
 // PHP thread: globals, statics, constants, functions, ini_set(), putenv().
 func TestEmbeddedStateDoesNotLeak(t *testing.T) {
