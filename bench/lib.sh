@@ -640,3 +640,25 @@ bench_table() {
 			}
 		}'
 }
+
+# bench_fpm_conf NAME SOCKET: writes an FPM master config with one static
+# pool of $WORKERS children listening on SOCKET, in $BENCH_WORK/NAME, and
+# prints its path.
+bench_fpm_conf() {
+	local name=$1 sock=$2 d=$BENCH_WORK/$1
+	mkdir -p "$d"
+	cat >"$d/php-fpm.conf" <<EOF
+[global]
+pid = $d/php-fpm.pid
+error_log = $d/php-fpm.log
+daemonize = no
+
+[bench]
+listen = $sock
+listen.mode = 0666
+pm = static
+pm.max_children = $WORKERS
+pm.max_requests = 0
+EOF
+	echo "$d/php-fpm.conf"
+}

@@ -68,32 +68,13 @@ log "building fe-php with the embedded backend (make build)"
 (cd "$REPO_DIR" && make -s build >&2)
 FEPHP_BIN=$REPO_DIR/bin/fe-php
 
-# fpm_conf NAME SOCKET: an FPM master config with one static pool.
-fpm_conf() {
-	local name=$1 sock=$2 d=$BENCH_WORK/$1
-	mkdir -p "$d"
-	cat >"$d/php-fpm.conf" <<EOF
-[global]
-pid = $d/php-fpm.pid
-error_log = $d/php-fpm.log
-daemonize = no
-
-[bench]
-listen = $sock
-listen.mode = 0666
-pm = static
-pm.max_children = $WORKERS
-pm.max_requests = 0
-EOF
-	echo "$d/php-fpm.conf"
-}
 FPM_ARGS=(-n -R -d zend_extension=opcache -d opcache.enable=1 -d opcache.validate_timestamps=0
 	-d opcache.memory_consumption=128 -d display_errors=0 -d output_buffering=4096)
 
 # nginx + FPM under one parent, so that one process tree holds both.
 PORT_A=$(bench_free_port "${PORT_A:-18180}")
 SOCK_A=$BENCH_WORK/fpm-a.sock
-CONF_A=$(fpm_conf fpm-a "$SOCK_A")
+CONF_A=$(bench_fpm_conf fpm-a "$SOCK_A")
 bench_start_nginx "$DOCROOT" "$PORT_A" "        location ~ \\.php\$ {
             include /etc/nginx/fastcgi_params;
             fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
@@ -136,7 +117,7 @@ EOF
 # fe-php's fastcgi backend + its own FPM, under one parent.
 PORT_B=$(bench_free_port $((PORT_A + 1)))
 SOCK_B=$BENCH_WORK/fpm-b.sock
-CONF_B=$(fpm_conf fpm-b "$SOCK_B")
+CONF_B=$(bench_fpm_conf fpm-b "$SOCK_B")
 fephp_conf "$PORT_B" fastcgi "fpm_socket = \"$SOCK_B\"" >"$BENCH_WORK/fe-php-fcgi.toml"
 bench_start fe-php-fcgi "http://127.0.0.1:$PORT_B/hello.php" bash -c '
 	"$1" "${@:4}" -y "$2" &

@@ -107,25 +107,6 @@ FPM_ARGS+=(-d zend_extension=opcache -d opcache.enable=1 -d opcache.validate_tim
 	-d output_buffering=4096 -d implicit_flush=0 -d max_execution_time=30 -d register_argc_argv=0
 	-d error_reporting=22527 -d variables_order=GPCS)
 
-# fpm_conf NAME SOCKET: an FPM master config with one static pool.
-fpm_conf() {
-	local name=$1 sock=$2 d=$BENCH_WORK/$1
-	mkdir -p "$d"
-	cat >"$d/php-fpm.conf" <<EOF
-[global]
-pid = $d/php-fpm.pid
-error_log = $d/php-fpm.log
-daemonize = no
-
-[wp]
-listen = $sock
-listen.mode = 0666
-pm = static
-pm.max_children = $WORKERS
-pm.max_requests = 0
-EOF
-	echo "$d/php-fpm.conf"
-}
 
 # Both servers get the same Host header, HOST without a port: WordPress's
 # home URL (which the installer takes from HTTP_HOST) must match what each
@@ -138,7 +119,7 @@ BENCH_WRK_ARGS=(-H "Host: $CANON")
 
 # nginx + FPM under one parent, so that one process tree holds both.
 SOCK_A=$BENCH_WORK/fpm-a.sock
-CONF_A=$(fpm_conf fpm-a "$SOCK_A")
+CONF_A=$(bench_fpm_conf fpm-a "$SOCK_A")
 bench_nginx_conf "$WP" "$PORT_A" "        server_name $HOST;
         index index.php;
         location /wp-content/ { root $WEBROOT; }
@@ -184,7 +165,7 @@ mariadb --no-defaults -S "$SITE/mysql.sock" -uroot wordpress -e "
 # /wp-login.php (not measured), under one parent.
 PORT_B=$(bench_free_port "${PORT_B:-$((PORT_A + 1))}")
 SOCK_B=$BENCH_WORK/fpm-b.sock
-CONF_B=$(fpm_conf fpm-b "$SOCK_B")
+CONF_B=$(bench_fpm_conf fpm-b "$SOCK_B")
 # examples/wordpress/fe-php.toml is what is measured (the recipe as the
 # specification writes it, and the guide's settings); only where things
 # are, the worker count and OPcache's timestamp checks (off, as for FPM)
