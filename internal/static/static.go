@@ -395,9 +395,8 @@ func statusFor(err error) int {
 	}
 }
 
-// serveFile sends f, or a precompressed sibling of it.
-// serveFile sends f; a small identity body is cached under cacheKey
-// unless that is "".
+// serveFile sends f, or a precompressed sibling of it; a small identity
+// body is cached under cacheKey unless that is "".
 func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *file, rel, cacheKey string) {
 	hdr := w.Header()
 	ctype := mime.TypeByExtension(path.Ext(rel))
