@@ -533,13 +533,13 @@ bench_perf() {
 		echo "## spent with interrupts off is then charged to the irq-enable function)"
 		echo
 		echo "### by DSO (user space vs kernel)"
-		perf report -i "$data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -10 || true
+		bench_perf_report "$data" 10 --no-children --sort dso -g none
 		echo
 		echo "### self time, top symbols"
-		perf report -i "$data" --stdio --no-children --sort dso,symbol -g none --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' | head -50 || true
+		bench_perf_report "$data" 50 --no-children --sort dso,symbol -g none --percent-limit 0.5
 		echo
 		echo "### inclusive time (children = self + callees, then self), top symbols"
-		perf report -i "$data" --stdio --children --sort symbol -g none --percent-limit 3 2>/dev/null | grep -v '^#' | grep -v '^$' | head -70 || true
+		bench_perf_report "$data" 70 --children --sort symbol -g none --percent-limit 3
 	} >"$out"
 	log "profile: $out"
 }
@@ -639,6 +639,14 @@ bench_table() {
 				print "**Warning: some runs had socket errors or non-2xx responses.**"
 			}
 		}'
+}
+
+# bench_perf_report DATA N ARGS...: the first N lines of "perf report
+# --stdio ARGS" on DATA, without its comments and blank lines.
+bench_perf_report() {
+	local data=$1 n=$2
+	shift 2
+	perf report -i "$data" --stdio "$@" 2>/dev/null | grep -v '^#' | grep -v '^$' | head -"$n" || true
 }
 
 # bench_fpm_conf NAME SOCKET: writes an FPM master config with one static

@@ -312,10 +312,10 @@ wp_split() {
 		echo "$SPLIT_LINE"
 		echo
 		echo "## by DSO"
-		perf report -i "$data" --stdio --no-children --sort dso -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15 || true
+		bench_perf_report "$data" 15 --no-children --sort dso -g none
 		echo
 		echo "## self time, top symbols"
-		perf report -i "$data" --stdio --no-children --sort dso,symbol -g none --percent-limit 0.4 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 || true
+		bench_perf_report "$data" 60 --no-children --sort dso,symbol -g none --percent-limit 0.4
 		echo
 		echo "## Go side: where its samples went (% of all samples; [.] user-space leaf function,"
 		echo "## [k] kernel time, by the Go function that entered the kernel)"
@@ -325,7 +325,7 @@ wp_split() {
 		sort -t'	' -k2,2nr "$BENCH_WORK/split-top.txt" | awk -F'\t' '$1 == "php" && $4 ~ /^\[k\]/ { printf "%7.2f%%  %s\n", $3, $4 }' | head -15 || true
 		echo
 		echo "## inclusive time (children), top symbols"
-		perf report -i "$data" --stdio --children --sort symbol -g none --percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 || true
+		bench_perf_report "$data" 60 --children --sort symbol -g none --percent-limit 2
 	} >"$SPLIT_FILE"
 	log "profile: $SPLIT_FILE"
 }

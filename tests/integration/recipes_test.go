@@ -185,10 +185,7 @@ priority = 90`,
 // recipeExampleDir is examples/<name> in the repository.
 func recipeExampleDir(t *testing.T, name string) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "examples", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := filepath.Join(repoRoot(t), "examples", name)
 	if _, err := os.Stat(filepath.Join(dir, "fe-php.toml")); err != nil {
 		t.Fatalf("example %s: %v", name, err)
 	}

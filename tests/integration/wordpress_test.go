@@ -85,15 +85,16 @@ func startWordPress(t *testing.T) *wpSite {
 	})
 
 	w.fpm = fpmtest.Start(t, fpmtest.Options{Children: 4, DocRoot: "/usr/share/wordpress"})
-	cfg, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "wordpress", "fe-php.toml"))
+	cfg, err := os.ReadFile(filepath.Join(recipeExampleDir(t, "wordpress"), "fe-php.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Only where things are changes; the recipe block stays as written.
-	config := replaceLine(t, string(cfg), `fpm_socket = "/run/php/php8.2-fpm.sock"`, fmt.Sprintf("fpm_socket = %q", w.fpm.Address))
-	config = replaceLine(t, config, `root = "/srv/wordpress-static"`, fmt.Sprintf("root = %q", filepath.Join(dir, "webroot")))
-	config = replaceLine(t, config, `max_size = 5`, "max_size = 4")
-	config = replaceLine(t, config, `listen = "127.0.0.1:8080"`, "") // startServer picks a free port
+	set := func(cfg, old, new string) string { return recipeSetLine(t, cfg, regexp.QuoteMeta(old), new) }
+	config := set(string(cfg), `fpm_socket = "/run/php/php8.2-fpm.sock"`, fmt.Sprintf("fpm_socket = %q", w.fpm.Address))
+	config = set(config, `root = "/srv/wordpress-static"`, fmt.Sprintf("root = %q", filepath.Join(dir, "webroot")))
+	config = set(config, `max_size = 5`, "max_size = 4")
+	config = set(config, `listen = "127.0.0.1:8080"`, "") // startServer picks a free port
 	w.srv = startServer(t, config, nil)
 
 	_, port, _ := net.SplitHostPort(w.srv.Addr)
@@ -390,16 +391,6 @@ func mustRequest(t *testing.T, method, url string, body io.Reader) *http.Request
 		t.Fatal(err)
 	}
 	return req
-}
-
-// replaceLine replaces the one line of s that is exactly old.
-func replaceLine(t *testing.T, s, old, new string) string {
-	t.Helper()
-	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(old) + `$`)
-	if n := len(re.FindAllStringIndex(s, -1)); n != 1 {
-		t.Fatalf("config: want one line %q, found %d", old, n)
-	}
-	return re.ReplaceAllLiteralString(s, new)
 }
 
 func randomHex(t *testing.T, n int) string {
