@@ -168,8 +168,9 @@ SOCK_B=$BENCH_WORK/fpm-b.sock
 CONF_B=$(bench_fpm_conf fpm-b "$SOCK_B")
 # examples/wordpress/fe-php.toml is what is measured (the recipe as the
 # specification writes it, and the guide's settings); only where things
-# are, the worker count and OPcache's timestamp checks (off, as for FPM)
-# change, and the access log is off on both sides.
+# are, the worker count, OPcache's timestamp checks (off, as for FPM) and
+# the php.ini (none, as for FPM) change, and the access log is off on both
+# sides.
 EXAMPLE=$REPO_DIR/examples/wordpress/fe-php.toml
 subst() { # subst OLD NEW: replace the one line OLD of the example
 	grep -qxF "$1" "$BENCH_WORK/fe-php.toml" || die "$EXAMPLE has no line: $1"
@@ -182,6 +183,9 @@ subst 'document_root = "/usr/share/wordpress"' "document_root = \"$WP\""
 subst 'worker_pool_size = 4' "worker_pool_size = $WORKERS"
 subst 'fpm_socket = "/run/php/php8.2-fpm.sock"' "fpm_socket = \"$SOCK_B\""
 subst 'validate_timestamps = true' 'validate_timestamps = false'
+# The FPM side runs with no php.ini (-n), fe-php's embedded defaults given
+# as -d flags (FPM_ARGS): the embedded PHP reads no php.ini either.
+subst 'ini_file = "/etc/php/8.2/fpm/php.ini"' ''
 subst 'root = "/srv/wordpress-static"' "root = \"$WEBROOT\""
 subst 'max_size = 5' "max_size = $WORKERS"
 printf '\n[server.access_log]\noutput = "off"\n' >>"$BENCH_WORK/fe-php.toml"
