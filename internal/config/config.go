@@ -63,6 +63,21 @@ type Server struct {
 	// MaxBodySize bounds the size of a request body (413 beyond); 0 means
 	// no limit.
 	MaxBodySize Size `toml:"max_body_size"`
+	// ClientBodyBufferSize is how much of a request body for PHP is held
+	// in memory; the rest waits in a temporary file (nginx's
+	// client_body_buffer_size). PHP gets a body only once it is whole.
+	ClientBodyBufferSize Size `toml:"client_body_buffer_size"`
+	// ClientBodyMinRate is the slowest average rate, in bytes a second,
+	// a request body may arrive at once read_header_timeout has passed
+	// (408 below it); 0 disables the check.
+	ClientBodyMinRate Size `toml:"client_body_min_rate"`
+	// ClientBodyBuffersTotal bounds the bytes all request bodies held for
+	// PHP take at once, in memory and in temporary files (503 with
+	// Retry-After beyond); 0 means no bound.
+	ClientBodyBuffersTotal Size `toml:"client_body_buffers_total"`
+	// TempDir holds the temporary files of request and response buffers
+	// ("": the system's, $TMPDIR or /tmp). They are unlinked at once.
+	TempDir string `toml:"temp_dir"`
 	// LogLevel is the server log's level: debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
 	// LogFormat is the server log's format: text or json.
@@ -109,6 +124,14 @@ type PHP struct {
 	INI map[string]string `toml:"ini"`
 	// Opcache configures OPcache for embedded PHP.
 	Opcache Opcache `toml:"opcache"`
+	// ResponseBufferSize is how much of a PHP response (either PHP
+	// backend) waits in memory for a slow client, so that PHP is free as
+	// soon as the script ends (nginx's fastcgi_buffers): fe-php's addition.
+	ResponseBufferSize Size `toml:"response_buffer_size"`
+	// MaxTempFileSize is how much more waits in a temporary file; past
+	// both, PHP waits for the client (nginx's
+	// fastcgi_max_temp_file_size): fe-php's addition.
+	MaxTempFileSize Size `toml:"max_temp_file_size"`
 }
 
 // Opcache is the [php.opcache] section.
@@ -143,8 +166,13 @@ type ConnectionPool struct {
 	ReadTimeoutSecs int `toml:"read_timeout_secs"`
 	// WaitTimeoutSecs bounds how long a request waits for a free
 	// connection when all max_size are busy (503 after): fe-php's addition.
-	WaitTimeoutSecs int            `toml:"wait_timeout_secs"`
-	CircuitBreaker  CircuitBreaker `toml:"circuit_breaker"`
+	WaitTimeoutSecs int `toml:"wait_timeout_secs"`
+	// KeepaliveSecs is how long an idle connection stays open for the
+	// next request (it holds one FPM child meanwhile, which no other
+	// client of that FPM can use); 0 closes every connection after its
+	// request. max_idle_time_secs still bounds it: fe-php's addition.
+	KeepaliveSecs  int            `toml:"keepalive_secs"`
+	CircuitBreaker CircuitBreaker `toml:"circuit_breaker"`
 }
 
 // CircuitBreaker is the [backend.connection_pool.circuit_breaker] section.
@@ -190,26 +218,31 @@ type Pattern struct {
 func Default() Config {
 	return Config{
 		Server: Server{
-			Listen:            "127.0.0.1:8080",
-			ReadHeaderTimeout: Duration{10 * time.Second},
-			ReadTimeout:       Duration{60 * time.Second},
-			WriteTimeout:      Duration{60 * time.Second},
-			IdleTimeout:       Duration{120 * time.Second},
-			ShutdownTimeout:   Duration{30 * time.Second},
-			MaxHeaderBytes:    1 << 20,
-			MaxBodySize:       64 << 20,
-			LogLevel:          "info",
-			LogFormat:         "text",
-			AccessLog:         AccessLog{Output: "stdout", Format: "text"},
+			Listen:                 "127.0.0.1:8080",
+			ReadHeaderTimeout:      Duration{10 * time.Second},
+			ReadTimeout:            Duration{60 * time.Second},
+			WriteTimeout:           Duration{60 * time.Second},
+			IdleTimeout:            Duration{120 * time.Second},
+			ShutdownTimeout:        Duration{30 * time.Second},
+			MaxHeaderBytes:         1 << 20,
+			MaxBodySize:            64 << 20,
+			ClientBodyBufferSize:   128 << 10,
+			ClientBodyMinRate:      1 << 10,
+			ClientBodyBuffersTotal: 1 << 30,
+			LogLevel:               "info",
+			LogFormat:              "text",
+			AccessLog:              AccessLog{Output: "stdout", Format: "text"},
 		},
 		PHP: PHP{
-			LibPHPPath:        "/usr/local/php-zts-embed/lib/libphp.so",
-			DocumentRoot:      "/var/www/html",
-			WorkerPoolSize:    2 * runtime.NumCPU(),
-			WorkerMaxRequests: 10000,
-			FPMSocket:         "127.0.0.1:9000",
-			FrontController:   "/index.php",
-			WaitTimeout:       Duration{10 * time.Second},
+			LibPHPPath:         "/usr/local/php-zts-embed/lib/libphp.so",
+			DocumentRoot:       "/var/www/html",
+			WorkerPoolSize:     2 * runtime.NumCPU(),
+			WorkerMaxRequests:  10000,
+			FPMSocket:          "127.0.0.1:9000",
+			FrontController:    "/index.php",
+			WaitTimeout:        Duration{10 * time.Second},
+			ResponseBufferSize: 256 << 10,
+			MaxTempFileSize:    1 << 30,
 			Opcache: Opcache{
 				Enable:             true,
 				MemorySize:         128 << 20,
@@ -227,6 +260,7 @@ func Default() Config {
 				ConnectTimeoutSecs: 10,
 				ReadTimeoutSecs:    60,
 				WaitTimeoutSecs:    10,
+				KeepaliveSecs:      2,
 				CircuitBreaker: CircuitBreaker{
 					Enable:           true,
 					FailureThreshold: 10,

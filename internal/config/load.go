@@ -152,6 +152,7 @@ func (c *Config) resolvePaths() {
 	abs(&c.PHP.DocumentRoot)
 	abs(&c.PHP.LibPHPPath)
 	abs(&c.PHP.INIFile)
+	abs(&c.Server.TempDir)
 	sf := &c.Backend.StaticFiles
 	if sf.Root == "" {
 		sf.Root = c.PHP.DocumentRoot

@@ -65,6 +65,15 @@ func (c *Config) validateServer(v *validator) {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		v.fail("server.listen", "port %q is not a number from 0 to 65535", port)
 	}
+	if s.ClientBodyBufferSize < 0 {
+		v.fail("server.client_body_buffer_size", "must not be negative")
+	}
+	if s.ClientBodyMinRate < 0 {
+		v.fail("server.client_body_min_rate", "must not be negative")
+	}
+	if s.ClientBodyBuffersTotal != 0 && s.MaxBodySize > s.ClientBodyBuffersTotal {
+		v.fail("server.client_body_buffers_total", "is %s, smaller than one body of server.max_body_size (%s): such a body could never be received", s.ClientBodyBuffersTotal, s.MaxBodySize)
+	}
 	if s.MaxHeaderBytes < 1024 {
 		v.fail("server.max_header_bytes", "must be at least 1K, got %d bytes", s.MaxHeaderBytes)
 	}
@@ -80,6 +89,12 @@ func (c *Config) validatePHP(v *validator) {
 	p := &c.PHP
 	v.atLeast("php.worker_pool_size", p.WorkerPoolSize, 1)
 	v.atLeast("php.worker_max_requests", p.WorkerMaxRequests, 0)
+	if p.ResponseBufferSize < 4<<10 {
+		v.fail("php.response_buffer_size", "must be at least 4K, got %s", p.ResponseBufferSize)
+	}
+	if p.MaxTempFileSize < 0 {
+		v.fail("php.max_temp_file_size", "must not be negative")
+	}
 	if fc := p.FrontController; fc != "" && (!strings.HasPrefix(fc, "/") || !strings.HasSuffix(fc, ".php")) {
 		v.fail("php.front_controller", "%q must be a URL path to a PHP script, like \"/index.php\" (or \"\" for none)", fc)
 	}
@@ -128,6 +143,7 @@ func (c *Config) validateBackend(v *validator) {
 	v.atLeast("backend.connection_pool.connect_timeout_secs", cp.ConnectTimeoutSecs, 1)
 	v.atLeast("backend.connection_pool.read_timeout_secs", cp.ReadTimeoutSecs, 1)
 	v.atLeast("backend.connection_pool.wait_timeout_secs", cp.WaitTimeoutSecs, 0)
+	v.atLeast("backend.connection_pool.keepalive_secs", cp.KeepaliveSecs, 0)
 	if cb := &cp.CircuitBreaker; cb.Enable {
 		v.atLeast("backend.connection_pool.circuit_breaker.failure_threshold", cb.FailureThreshold, 1)
 		v.atLeast("backend.connection_pool.circuit_breaker.success_threshold", cb.SuccessThreshold, 1)

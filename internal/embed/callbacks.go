@@ -3,40 +3,91 @@ package embed
 /*
 #include <stdint.h>
 #include <stddef.h>
+#include "bridge/fephp.h"
 */
 import "C"
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"unsafe"
+
+	"github.com/fe-php/fe-php/internal/phpreq"
 )
 
 // The bridge calls these on the goroutine that is executing the request
-// (a cgo callback), so they may use the request's ResponseWriter.
+// (a cgo callback). They only touch the request's phpreq.Output, never
+// the client's connection: PHP does not wait for the client.
+//
+// A panic must never unwind through PHP's C frames (it would leave the
+// thread's PHP context mid-request, with its locks held): each callback
+// recovers, records the failure for Run, and tells PHP to stop
+// (FEPHP_PANIC also makes the bridge recycle the thread's context).
+
+// recovered turns a panic in a callback into FEPHP_PANIC.
+func recovered(j *job, rc *C.int) {
+	if v := recover(); v != nil {
+		if j != nil && j.err == nil {
+			j.err = &phpreq.Error{Status: http.StatusInternalServerError, Fault: phpreq.FaultPHP,
+				Err: fmt.Errorf("panic in a PHP callback: %v", v)}
+		}
+		*rc = C.FEPHP_PANIC
+	}
+}
+
+// result is the callback result for an Output error: stop the output.
+func result(j *job, err error) C.int {
+	if err == nil {
+		return C.FEPHP_OK
+	}
+	if j.err == nil {
+		j.err = err
+	}
+	return C.FEPHP_STOP
+}
 
 //export fephpGoWrite
-func fephpGoWrite(h C.uintptr_t, status C.int, hdrs *C.char, hlen C.size_t, data *C.char, n C.size_t, flush C.int) C.int {
+func fephpGoWrite(h C.uintptr_t, status C.int, hdrs *C.char, hlen C.size_t, data *C.char, n C.size_t, flush C.int) (rc C.int) {
 	j := current.job(uintptr(h))
-	if j == nil {
-		return -1
+	if j == nil || j.out == nil {
+		return C.FEPHP_STOP
 	}
-	if err := j.write(int(status), cbytes(hdrs, hlen), cbytes(data, n), flush != 0); err != nil {
-		return -1
+	defer recovered(j, &rc)
+	if !j.out.HasHead() {
+		if err := j.out.Head(int(status), cbytes(hdrs, hlen)); err != nil {
+			return result(j, err)
+		}
 	}
-	return 0
+	if b := cbytes(data, n); len(b) > 0 {
+		if _, err := j.out.Write(b); err != nil {
+			return C.FEPHP_STOP // the client has gone: connection_aborted()
+		}
+	}
+	if flush != 0 {
+		if err := j.out.Flush(); err != nil {
+			return C.FEPHP_STOP
+		}
+	}
+	return C.FEPHP_OK
 }
 
 //export fephpGoReadBody
-func fephpGoReadBody(h C.uintptr_t, buf *C.char, n C.size_t) C.size_t {
+func fephpGoReadBody(h C.uintptr_t, buf *C.char, n C.size_t) (got C.size_t) {
 	j := current.job(uintptr(h))
 	if j == nil || j.body == nil {
 		return 0
 	}
+	defer func() {
+		if recover() != nil {
+			got = 0
+		}
+	}()
 	// PHP takes a short read for the end of the body (SAPI's
 	// sapi_read_post_block): fill the buffer unless the body ends.
-	got, _ := io.ReadFull(j.body, unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n)))
-	return C.size_t(got)
+	m, _ := io.ReadFull(j.body, unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n)))
+	return C.size_t(m)
 }
 
 //export fephpGoLog
@@ -45,19 +96,36 @@ func fephpGoLog(h C.uintptr_t, level C.int, msg *C.char, n C.size_t) {
 	if b == nil {
 		return
 	}
+	defer func() { recover() }() // never unwind through PHP (see above)
 	text := string(cbytes(msg, n))
 	attrs := []slog.Attr{slog.String("message", text)}
-	if j := current.job(uintptr(h)); j != nil {
-		attrs = append(attrs, slog.String("request_id", j.reqID), slog.String("script", j.script))
+	if j := current.job(uintptr(h)); j != nil && j.req != nil {
+		attrs = append(attrs, slog.String("request_id", j.req.ID), slog.String("script", j.req.Target.ScriptFilename))
 	}
 	b.log.LogAttrs(nil, syslogLevel(int(level)), "php", attrs...)
 }
 
 //export fephpGoFinish
-func fephpGoFinish(h C.uintptr_t, status C.int, hdrs *C.char, hlen C.size_t, data *C.char, n C.size_t) {
-	if j := current.job(uintptr(h)); j != nil {
-		j.finish(int(status), cbytes(hdrs, hlen), cbytes(data, n))
+func fephpGoFinish(h C.uintptr_t, status C.int, hdrs *C.char, hlen C.size_t, data *C.char, n C.size_t) (rc C.int) {
+	j := current.job(uintptr(h))
+	if j == nil || j.out == nil {
+		return C.FEPHP_STOP
 	}
+	defer recovered(j, &rc)
+	if !j.out.HasHead() {
+		if err := j.out.Head(int(status), cbytes(hdrs, hlen)); err != nil {
+			return result(j, err)
+		}
+	}
+	if b := cbytes(data, n); len(b) > 0 {
+		if _, err := j.out.Write(b); err != nil {
+			return C.FEPHP_STOP
+		}
+	}
+	if err := j.out.Finish(); err != nil {
+		return C.FEPHP_STOP
+	}
+	return C.FEPHP_OK
 }
 
 // cbytes views C memory as a byte slice (valid during the callback).

@@ -23,17 +23,14 @@ package embed
 import "C"
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/textproto"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,14 +58,13 @@ type Options struct {
 	INI map[string]string
 	// Opcache is the [php.opcache] section.
 	Opcache config.Opcache
-	// Resolver maps request paths to scripts.
-	Resolver *phpreq.Resolver
-	// Static sends the non-PHP files under the document root.
-	Static http.Handler
-	Logger *slog.Logger
+	// ShutdownTimeout bounds how long Close waits for running scripts.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
 }
 
-// Backend is the embedded backend, an http.Handler.
+// Backend is the embedded backend: a phpreq.Runner that executes
+// requests in this process.
 type Backend struct {
 	opts  Options
 	log   *slog.Logger
@@ -189,41 +185,44 @@ func boolInt(v bool) int {
 	return 0
 }
 
-// Close waits for the requests executing PHP to finish. PHP itself stays
-// loaded until the process exits (it cannot start twice in a process).
+// Close waits for the requests executing PHP to finish, at most
+// ShutdownTimeout (a script in an endless loop must not hold the
+// process). PHP itself stays loaded until the process exits (it cannot
+// start twice in a process).
 func (b *Backend) Close() error {
+	var deadline <-chan time.Time
+	if b.opts.ShutdownTimeout > 0 {
+		t := time.NewTimer(b.opts.ShutdownTimeout)
+		defer t.Stop()
+		deadline = t.C
+	}
 	for range b.opts.Workers {
-		<-b.slots
+		select {
+		case <-b.slots:
+		case <-deadline:
+			return fmt.Errorf("embedded: PHP scripts still running after %s", b.opts.ShutdownTimeout)
+		}
 	}
 	return nil
 }
 
-// ServeHTTP serves a request whose path the server has already cleaned.
-func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := b.opts.Resolver.Resolve(r)
-	if t.Kind != phpreq.Script {
-		phpreq.ServeNonScript(w, r, &t, b.opts.Static)
-		return
-	}
-	b.serveScript(w, r, &t)
-}
-
 // acquire takes a free slot, waiting at most the wait timeout.
-func (b *Backend) acquire(r *http.Request) (int, bool) {
+func (b *Backend) acquire(req *phpreq.Request) (int, error) {
 	select {
 	case s := <-b.slots:
-		return s, true
+		return s, nil
 	default:
 	}
 	t := time.NewTimer(b.wait)
 	defer t.Stop()
 	select {
 	case s := <-b.slots:
-		return s, true
+		return s, nil
 	case <-t.C:
-		return 0, false
-	case <-r.Context().Done():
-		return 0, false
+		return 0, &phpreq.Error{Status: http.StatusServiceUnavailable, Fault: phpreq.FaultCapacity, RetryAfter: "1",
+			Err: fmt.Errorf("no free PHP worker within %s (worker_pool_size %d)", b.wait, b.opts.Workers)}
+	case <-req.Context().Done():
+		return 0, &phpreq.Error{Status: http.StatusServiceUnavailable, Fault: phpreq.FaultClient, Err: req.Context().Err()}
 	}
 }
 
@@ -231,89 +230,68 @@ func (b *Backend) acquire(r *http.Request) (int, bool) {
 // larger body is read through a callback as PHP asks for it.
 const preloadMax = 64 << 10
 
-func (b *Backend) serveScript(w http.ResponseWriter, r *http.Request, t *phpreq.Target) {
-	body, ok := phpreq.ReadBody(w, r)
-	if !ok {
-		return
+// Run executes req on a PHP thread: it takes one of worker_pool_size
+// slots, pins the goroutine to its OS thread and calls PHP once. The
+// response goes to out; the slot is free again as soon as the script
+// has ended, whatever the client's pace.
+func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
+	slot, err := b.acquire(req)
+	if err != nil {
+		return err
 	}
-	defer body.Close()
+	defer func() { b.slots <- slot }()
 
-	slot, ok := b.acquire(r)
-	if !ok {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "503 service unavailable (all PHP workers busy)", http.StatusServiceUnavailable)
-		b.log.Warn("embedded: no free PHP worker", slog.String("request_id", r.Header.Get("X-Request-Id")),
-			slog.Duration("waited", b.wait), slog.Int("worker_pool_size", b.opts.Workers))
-		return
-	}
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			b.slots <- slot
-		}
-	}
-	defer release()
-
-	env := b.opts.Resolver.Env(r, t, body.Length)
 	j := &b.jobs[slot]
-	j.reset(w, r, t, body)
-	if err := j.fill(r, env, t, body); err != nil {
-		env.Release()
-		http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
-		return
+	j.reset(req, out)
+	defer j.reset(nil, nil)
+	if err := j.fill(req); err != nil {
+		return &phpreq.Error{Status: http.StatusBadRequest, Fault: phpreq.FaultClient, Err: err}
 	}
-	env.Release()
 
-	// The thread keeps PHP's output buffers until its next request: stay
-	// on it until the response is written.
+	// The thread keeps PHP's buffers until its next request: stay on it
+	// until they are copied out.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	C.fephp_call_execute(j.creq)
-	status := int(j.creq.status)
-	hdrs := cbytes(j.creq.headers, j.creq.headers_len)
-	out := cbytes(j.creq.out, j.creq.out_len)
-	delivered := j.creq.delivered != 0
-	finished := j.creq.finished != 0
-	// From here on the slot's job belongs to the next request: use w,
-	// never j (hdrs and out are this thread's buffers, safe while locked).
-	release()
-	if finished {
-		return
+	rc := C.fephp_call_execute(j.creq)
+	cr := j.creq
+	if rc != 0 {
+		return &phpreq.Error{Status: http.StatusInternalServerError, Fault: phpreq.FaultPHP,
+			Err: errors.New("PHP could not start the request (see PHP's log lines above)")}
 	}
-	if !delivered {
-		addHeaders(w.Header(), hdrs)
-		if len(out) > 0 && len(w.Header()["Content-Length"]) == 0 {
-			w.Header()["Content-Length"] = []string{strconv.Itoa(len(out))}
+	if j.err != nil {
+		return j.err
+	}
+	if cr.finished != 0 {
+		return nil
+	}
+	if cr.delivered == 0 {
+		if err := out.Head(int(cr.status), cbytes(cr.headers, cr.headers_len)); err != nil {
+			return err
 		}
-		w.WriteHeader(status)
 	}
-	if len(out) > 0 {
-		w.Write(out)
+	if data := cbytes(cr.out, cr.out_len); len(data) > 0 {
+		if _, err := out.Write(data); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // job is one slot's request state: what the callbacks need, and the C
 // memory the request is passed in.
 type job struct {
-	slot        int
-	w           http.ResponseWriter
-	r           *http.Request
-	body        io.Reader
-	reqID       string
-	script      string
-	wroteHeader bool
-	status      int // the status sent when the response started streaming
-	creq        *C.fephp_request
-	arena       unsafe.Pointer // C memory holding the strings and body prefix
-	arenaCap    int
+	slot     int
+	req      *phpreq.Request
+	out      *phpreq.Output
+	body     io.Reader // the rest of the body, after what was preloaded
+	err      error     // a failure inside a callback, returned by Run
+	creq     *C.fephp_request
+	arena    unsafe.Pointer // C memory holding the strings and body prefix
+	arenaCap int
 }
 
-func (j *job) reset(w http.ResponseWriter, r *http.Request, t *phpreq.Target, body *phpreq.Body) {
-	j.w, j.r, j.body = w, r, body
-	j.reqID = r.Header.Get("X-Request-Id")
-	j.script = t.ScriptFilename
-	j.wroteHeader = false
+func (j *job) reset(req *phpreq.Request, out *phpreq.Output) {
+	j.req, j.out, j.body, j.err = req, out, nil, nil
 }
 
 // arenaWriter lays strings out in the C arena.
@@ -322,23 +300,37 @@ type arenaWriter struct {
 	n   int
 }
 
-func (a *arenaWriter) cstr(s string) *C.char {
+// str copies s and a NUL into the arena.
+func (a *arenaWriter) str(s string) C.fephp_str {
 	p := (*C.char)(unsafe.Pointer(&a.buf[a.n]))
 	a.n += copy(a.buf[a.n:], s)
 	a.buf[a.n] = 0
 	a.n++
-	return p
+	return C.fephp_str{p: p, len: C.size_t(len(s))}
 }
 
-// fill copies the request into C memory: environment pairs, the strings
-// SG(request_info) wants, and the body when it is small.
-func (j *job) fill(r *http.Request, env *phpreq.Env, t *phpreq.Target, body *phpreq.Body) error {
-	need := 0
+// optStr is str, or a NULL string for "".
+func (a *arenaWriter) optStr(s string) C.fephp_str {
+	if s == "" {
+		return C.fephp_str{}
+	}
+	return a.str(s)
+}
+
+const strSize = C.sizeof_fephp_str
+
+// fill copies the request into C memory: the environment pairs (with
+// their lengths), the strings SG(request_info) wants, and the body when
+// it is small.
+func (j *job) fill(req *phpreq.Request) error {
+	r, env, body := req.HTTP, req.Env, req.Body
+	need := 2 * env.Len() * strSize
 	for k, v := range env.All() {
 		need += len(k) + len(v) + 2
 	}
 	ct, cookie, auth := env.Get("CONTENT_TYPE"), env.Get("HTTP_COOKIE"), env.Get("HTTP_AUTHORIZATION")
-	need += len(r.Method) + len(r.RequestURI) + len(r.URL.RawQuery) + len(t.ScriptFilename) + len(ct) + len(cookie) + len(auth) + 8
+	need += len(r.Method) + len(r.RequestURI) + len(r.URL.RawQuery) + len(req.Target.ScriptFilename) +
+		len(ct) + len(cookie) + len(auth) + 8
 	preload := body.Length > 0 && body.Length <= preloadMax
 	if preload {
 		need += int(body.Length)
@@ -352,29 +344,20 @@ func (j *job) fill(r *http.Request, env *phpreq.Env, t *phpreq.Target, body *php
 	a := arenaWriter{buf: unsafe.Slice((*byte)(j.arena), j.arenaCap)}
 	cr := j.creq
 	cr.handle = C.uintptr_t(j.slot)
-	cr.env = (*C.char)(j.arena)
-	count := 0
+	strs := unsafe.Slice((*C.fephp_str)(j.arena), 2*env.Len())
+	a.n = 2 * env.Len() * strSize
+	i := 0
 	for k, v := range env.All() {
-		a.cstr(k)
-		a.cstr(v)
-		count++
+		strs[i], strs[i+1] = a.str(k), a.str(v)
+		i += 2
 	}
-	cr.env_len = C.size_t(a.n)
-	cr.env_count = C.size_t(count)
-	cr.method = a.cstr(r.Method)
-	cr.uri = a.cstr(r.RequestURI)
-	cr.query = a.cstr(r.URL.RawQuery)
-	cr.script = a.cstr(t.ScriptFilename)
-	cr.content_type, cr.cookie, cr.authorization = nil, nil, nil
-	if ct != "" {
-		cr.content_type = a.cstr(ct)
-	}
-	if cookie != "" {
-		cr.cookie = a.cstr(cookie)
-	}
-	if auth != "" {
-		cr.authorization = a.cstr(auth)
-	}
+	cr.env = (*C.fephp_str)(j.arena)
+	cr.env_count = C.size_t(env.Len())
+	cr.method = a.str(r.Method)
+	cr.uri = a.str(r.RequestURI)
+	cr.query = a.str(r.URL.RawQuery)
+	cr.script = a.str(req.Target.ScriptFilename)
+	cr.content_type, cr.cookie, cr.authorization = a.optStr(ct), a.optStr(cookie), a.optStr(auth)
 	cr.content_length = -1
 	if body.Length > 0 {
 		cr.content_length = C.int64_t(body.Length)
@@ -383,112 +366,20 @@ func (j *job) fill(r *http.Request, env *phpreq.Env, t *phpreq.Target, body *php
 	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
 		cr.proto_num = 1000
 	}
-	now := time.Now()
-	cr.request_time = C.double(float64(now.UnixNano()) / 1e9)
+	cr.request_time = C.double(float64(time.Now().UnixNano()) / 1e9)
 	cr.body, cr.body_len, cr.body_complete = nil, 0, 1
-	if preload {
+	switch {
+	case preload:
 		start := a.n
-		n, err := io.ReadFull(body, a.buf[start:start+int(body.Length)])
+		n, err := io.ReadFull(body.Reader(), a.buf[start:start+int(body.Length)])
 		if err != nil {
 			return err
 		}
 		cr.body = (*C.char)(unsafe.Pointer(&a.buf[start]))
 		cr.body_len = C.size_t(n)
-	} else if body.Length > 0 {
+	case body.Length > 0:
 		cr.body_complete = 0
+		j.body = body.Reader()
 	}
 	return nil
-}
-
-// applyHeaders adds the headers PHP produced to the job's response.
-func (j *job) applyHeaders(hdrs []byte) {
-	addHeaders(j.w.Header(), hdrs)
-	j.wroteHeader = true
-}
-
-// addHeaders adds the headers PHP produced ("Name: value\n" lines) to h.
-func addHeaders(h http.Header, hdrs []byte) {
-	for len(hdrs) > 0 {
-		line := hdrs
-		if i := bytes.IndexByte(hdrs, '\n'); i >= 0 {
-			line, hdrs = hdrs[:i], hdrs[i+1:]
-		} else {
-			hdrs = nil
-		}
-		name, value, ok := strings.Cut(string(line), ":")
-		if !ok {
-			continue
-		}
-		key := textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))
-		switch key {
-		case "Connection", "Keep-Alive", "Transfer-Encoding", "Trailer", "Upgrade":
-			continue
-		}
-		h[key] = append(h[key], strings.TrimSpace(value))
-	}
-}
-
-// write is the streaming path: headers first, then data, flushed when PHP
-// flushed.
-func (j *job) write(status int, hdrs, data []byte, flush bool) error {
-	if !j.wroteHeader {
-		j.applyHeaders(hdrs)
-		j.status = status
-		j.w.WriteHeader(status)
-	}
-	if len(data) > 0 {
-		if _, err := j.w.Write(data); err != nil && err != http.ErrBodyNotAllowed {
-			return err
-		}
-	}
-	if flush {
-		if err := http.NewResponseController(j.w).Flush(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// finish completes the response for fastcgi_finish_request(): with a
-// Content-Length when nothing was streamed yet, so that the client holds
-// a complete response while the script goes on.
-func (j *job) finish(status int, hdrs, data []byte) {
-	streamed := j.wroteHeader
-	if !streamed {
-		j.applyHeaders(hdrs)
-		if len(j.w.Header()["Content-Length"]) == 0 {
-			j.w.Header()["Content-Length"] = []string{strconv.Itoa(len(data))}
-		}
-		j.w.WriteHeader(status)
-	}
-	if len(data) > 0 {
-		j.w.Write(data)
-	}
-	rc := http.NewResponseController(j.w)
-	rc.Flush()
-	if streamed {
-		j.endStreamed(rc)
-	}
-}
-
-// endStreamed ends a response that was already streaming (chunked, or
-// delimited by the connection's close) when the script called
-// fastcgi_finish_request(): net/http would end it only when the handler
-// returns, that is when the script ends. It takes the connection over,
-// ends the body and closes the connection, so that the client has the
-// whole response now, as under FPM. (Where it cannot, e.g. HTTP/2, the
-// response ends with the script.)
-func (j *job) endStreamed(rc *http.ResponseController) {
-	chunked := j.r.ProtoAtLeast(1, 1) && j.r.Method != http.MethodHead &&
-		len(j.w.Header()["Content-Length"]) == 0 &&
-		j.status >= 200 && j.status != http.StatusNoContent && j.status != http.StatusNotModified
-	conn, brw, err := rc.Hijack()
-	if err != nil {
-		return
-	}
-	if chunked {
-		brw.WriteString("0\r\n\r\n")
-		brw.Flush()
-	}
-	conn.Close()
 }

@@ -1,22 +1,31 @@
-// Package fpm is fe-php's fastcgi backend: PHP requests proxied to
+// Package fpm is fe-php's fastcgi runner: PHP requests executed on
 // PHP-FPM over a pool of kept-open connections, behind a circuit breaker.
 //
-// A request path is resolved the way both PHP backends resolve it
-// (package phpreq): a script runs on FPM, a non-PHP file under the
-// document root is sent by the static backend, a directory gets its
-// trailing slash, anything else goes to the front controller. FPM's
-// response is streamed to the client as FPM writes it, so PHP's flush()
-// reaches the browser and memory stays bounded for any response size.
+// The request arrives prepared by the PHP pipeline (package phpreq):
+// resolved, its body received in full, its environment built. The runner
+// only sends it to FPM and hands FPM's response to the pipeline's
+// Output, which buffers it, so that the FPM connection is back in the
+// pool as soon as PHP has finished, whatever the client's pace.
 //
 // Status codes a user can act on: 502 when FPM cannot be reached (the log
-// names the address and the OS error), 504 when FPM is slower than
-// read_timeout_secs, 503 when every pooled connection stays busy for
-// wait_timeout_secs or while the circuit breaker is open (with
-// Retry-After, without touching FPM).
+// names the address and the OS error) or breaks the FastCGI stream, 504
+// when FPM is slower than read_timeout_secs, 503 when every pooled
+// connection stays busy for wait_timeout_secs or while the circuit
+// breaker is open (with Retry-After, without touching FPM).
+//
+// A request is sent to FPM at most once, unless it provably never
+// arrived: the first write on a kept-open connection failed (FPM had
+// closed it), then it is sent once more on another connection. One more
+// case is sent again, for safe methods only (GET, HEAD, OPTIONS): a kept
+// connection that FPM closed, without a byte of answer, within
+// quickClose of the request. That is a child at its pm.max_requests,
+// which sends FCGI_END_REQUEST, finishes its request shutdown and only
+// then closes the connection, reading and dropping a request that
+// arrived meanwhile; a safe method may run twice by definition, while a
+// POST is never sent twice (it gets a 502 in that rare race).
 package fpm
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -25,12 +34,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/textproto"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -47,42 +54,38 @@ type Options struct {
 	ReadTimeout time.Duration
 	// Breaker is the circuit breaker's configuration (off if !Enable).
 	Breaker config.CircuitBreaker
-	// Resolver maps request paths to scripts, files and redirects.
-	Resolver *phpreq.Resolver
-	// Static sends the non-PHP files that live under the document root.
-	Static http.Handler
-	Logger *slog.Logger
+	Logger  *slog.Logger
 }
 
-// Backend is the fastcgi backend, an http.Handler.
+// Backend is the fastcgi runner (a phpreq.Runner).
 type Backend struct {
 	opts    Options
 	pool    *fastcgi.Pool
 	breaker *gobreaker.TwoStepCircuitBreaker[struct{}] // nil when disabled
 	log     *slog.Logger
 	retry   string // Retry-After value while the breaker is open
+	where   string // "unix /run/php/fpm.sock", for logs
 }
 
 // New returns a Backend; it does not connect until the first request.
 func New(opts Options) *Backend {
-	b := &Backend{opts: opts, pool: fastcgi.NewPool(opts.Pool), log: opts.Logger}
+	b := &Backend{opts: opts, pool: fastcgi.NewPool(opts.Pool), log: opts.Logger,
+		where: opts.Pool.Network + " " + opts.Pool.Address}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	if cb := opts.Breaker; cb.Enable {
-		addr := opts.Pool.Address
 		b.retry = strconv.Itoa(cb.TimeoutSeconds)
 		b.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-			Name:        "php-fpm " + addr,
+			Name:        "php-fpm " + opts.Pool.Address,
 			MaxRequests: uint32(cb.SuccessThreshold),
 			Timeout:     time.Duration(cb.TimeoutSeconds) * time.Second,
 			ReadyToTrip: func(c gobreaker.Counts) bool {
 				return c.ConsecutiveFailures >= uint32(cb.FailureThreshold)
 			},
-			IsExcluded: func(err error) bool { return errors.Is(err, fastcgi.ErrPoolExhausted) },
 			OnStateChange: func(_ string, from, to gobreaker.State) {
 				b.log.Warn("fastcgi circuit breaker changed state",
-					slog.String("fpm", addr), slog.String("from", from.String()), slog.String("to", to.String()))
+					slog.String("fpm", b.where), slog.String("from", from.String()), slog.String("to", to.String()))
 			},
 		})
 	}
@@ -95,221 +98,66 @@ func (b *Backend) Close() error { return b.pool.Close() }
 // Stats reports the connection pool's state (for metrics and tests).
 func (b *Backend) Stats() fastcgi.PoolStats { return b.pool.Stats() }
 
-// ServeHTTP serves a request whose path the server has already cleaned.
-func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := b.opts.Resolver.Resolve(r)
-	if t.Kind != phpreq.Script {
-		phpreq.ServeNonScript(w, r, &t, b.opts.Static)
-		return
+// Run executes req on FPM. Only FPM's own failures (refused, reset, timed
+// out, a broken FastCGI stream) count against the circuit breaker: never
+// the client's (a header too large, a departure) nor the script's (an
+// invalid header). The breaker is asked only now, with the body in hand,
+// so that a slow upload is never a half-open trial.
+func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
+	if b.breaker == nil {
+		return b.run(req, out)
 	}
-	b.serveScript(w, r, &t)
-}
-
-// upstreamError is a failure to get a response from FPM, with the status
-// the client gets for it.
-type upstreamError struct {
-	status int
-	err    error
-}
-
-func (e *upstreamError) Error() string { return e.err.Error() }
-func (e *upstreamError) Unwrap() error { return e.err }
-
-// clientBodyError is a failure to read the request body from the client
-// (it went away, was too slow, or sent less than its Content-Length): not
-// FPM's fault, so it neither counts against the circuit breaker nor gets a
-// 502. started: the response had already begun.
-type clientBodyError struct {
-	err     error
-	started bool
-}
-
-func (e *clientBodyError) Error() string { return e.err.Error() }
-func (e *clientBodyError) Unwrap() error { return e.err }
-
-// maxReplayBody bounds the request bodies read into memory before the
-// first attempt, so that the request can be sent again on another
-// connection when a kept-open one turns out closed by FPM (a child
-// recycled by pm.max_requests closes its connection right after its last
-// response, and a request taken from the pool in between reaches no PHP).
-// A larger body is streamed, and such a request is not retried.
-const maxReplayBody = 64 << 10
-
-func (b *Backend) serveScript(w http.ResponseWriter, r *http.Request, t *phpreq.Target) {
-	done := func(error) {}
-	if b.breaker != nil {
-		var err error
-		if done, err = b.breaker.Allow(); err != nil {
-			w.Header().Set("Retry-After", b.retry)
-			http.Error(w, "503 service unavailable (PHP-FPM circuit open)", http.StatusServiceUnavailable)
-			return
-		}
-	}
-	body, ok := phpreq.ReadBody(w, r)
-	if !ok {
-		done(nil) // the client's fault, not FPM's
-		return
-	}
-	defer body.Close()
-	env := b.opts.Resolver.Env(r, t, body.Length)
-	defer env.Release()
-
-	err := b.proxy(w, r, t, env, body)
-	var ue *upstreamError
-	var ce *clientBodyError
-	if errors.As(err, &ce) {
-		done(nil) // the client's fault, not FPM's
-		b.log.Debug("fastcgi request body not received",
-			slog.String("request_id", r.Header.Get("X-Request-Id")), slog.Any("error", ce.err))
-		if !ce.started {
-			var mbe *http.MaxBytesError
-			if errors.As(ce.err, &mbe) {
-				http.Error(w, "413 request entity too large", http.StatusRequestEntityTooLarge)
-				return
-			}
-			http.Error(w, "400 bad request: cannot read the request body", http.StatusBadRequest)
-		}
-		return
-	}
-	if errors.As(err, &ue) {
-		done(ue.err)
-		b.log.Error("fastcgi request failed",
-			slog.String("request_id", r.Header.Get("X-Request-Id")),
-			slog.String("fpm", b.opts.Pool.Network+" "+b.opts.Pool.Address),
-			slog.String("script", t.ScriptFilename),
-			slog.Any("error", ue.err))
-		if ue.status != 0 {
-			http.Error(w, strconv.Itoa(ue.status)+" "+strings.ToLower(http.StatusText(ue.status)), ue.status)
-		}
-		return
-	}
-	done(nil)
+	done, err := b.breaker.Allow()
 	if err != nil {
-		// The client went away or stopped reading: nothing to tell it.
-		b.log.Debug("fastcgi response not delivered",
-			slog.String("request_id", r.Header.Get("X-Request-Id")), slog.Any("error", err))
+		return &phpreq.Error{Status: http.StatusServiceUnavailable, Fault: phpreq.FaultCapacity, RetryAfter: b.retry,
+			Quiet: true, Err: fmt.Errorf("PHP-FPM %s: circuit breaker open", b.where)}
+	}
+	var failure error
+	defer func() { done(failure) }() // also on panic (then it counts as a success)
+	err = b.run(req, out)
+	var pe *phpreq.Error
+	if errors.As(err, &pe) && pe.Fault == phpreq.FaultUpstream {
+		failure = err
+	}
+	return err
+}
+
+// run sends req to FPM, retrying once on a new connection when the
+// request provably never reached FPM.
+func (b *Backend) run(req *phpreq.Request, out *phpreq.Output) error {
+	for attempt := 0; ; attempt++ {
+		err := b.attempt(req, out)
+		if (errors.Is(err, fastcgi.ErrNotSent) || errors.Is(err, errClosedAtOnce)) && attempt == 0 && req.Context().Err() == nil {
+			b.log.Debug("fastcgi: kept connection was closed by FPM; sending again on a new one",
+				slog.String("request_id", req.ID), slog.String("fpm", b.where))
+			continue
+		}
+		return err
 	}
 }
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+func (b *Backend) upstream(status int, err error) error {
+	return &phpreq.Error{Status: status, Fault: phpreq.FaultUpstream, Err: fmt.Errorf("PHP-FPM %s: %w", b.where, err)}
+}
 
-// proxy runs the request on FPM and streams the response. It returns an
-// *upstreamError for FPM's failures (status 0 when the response had
-// already started) and a plain error when the client failed.
-func (b *Backend) proxy(w http.ResponseWriter, r *http.Request, t *phpreq.Target, env *phpreq.Env, body *phpreq.Body) error {
-	ctx := r.Context()
-	reqID := r.Header.Get("X-Request-Id")
-	// FPM sends PHP's error log lines on stderr as "PHP message: ...",
-	// several joined with "; " in one record: one log line each, as the
-	// embedded backend logs them.
-	stderr := func(p []byte) {
-		for msg := range strings.SplitSeq(strings.TrimSpace(string(p)), "; PHP message: ") {
-			msg = strings.TrimPrefix(strings.TrimPrefix(msg, "; "), "PHP message: ")
-			if msg != "" {
-				b.log.Warn("php", slog.String("request_id", reqID), slog.String("script", t.ScriptFilename), slog.String("message", msg))
-			}
-		}
+// attempt sends req on one connection and passes the response to out.
+func (b *Backend) attempt(req *phpreq.Request, out *phpreq.Output) error {
+	ctx := req.Context()
+	conn, err := b.pool.Get(ctx)
+	switch {
+	case errors.Is(err, fastcgi.ErrPoolExhausted):
+		return &phpreq.Error{Status: http.StatusServiceUnavailable, Fault: phpreq.FaultCapacity, RetryAfter: "1",
+			Err: fmt.Errorf("PHP-FPM %s: %w", b.where, err)}
+	case err != nil && ctx.Err() != nil:
+		return &phpreq.Error{Status: http.StatusBadGateway, Fault: phpreq.FaultClient, Err: ctx.Err()}
+	case err != nil:
+		return b.upstream(http.StatusBadGateway, err)
 	}
-	var replay []byte // the whole body, when small enough to send twice
-	if body.Length > 0 && body.Length <= maxReplayBody {
-		replay = make([]byte, body.Length)
-		if _, err := io.ReadFull(body, replay); err != nil {
-			return &clientBodyError{err: err}
-		}
-	}
-
-	var conn *fastcgi.Conn
-	var resp *fastcgi.Response
-	var br *bufio.Reader
-	var hdr textproto.MIMEHeader
-	for attempt := 0; ; attempt++ {
-		var bodyReader io.Reader
-		var watch *uploadWatch
-		switch {
-		case replay != nil:
-			bodyReader = bytes.NewReader(replay)
-		case body.Length > 0 && b.opts.ReadTimeout > 0:
-			watch = &uploadWatch{r: body}
-			bodyReader = watch
-		case body.Length > 0:
-			bodyReader = body
-		}
-		var err error
-		resp = nil
-		conn, err = b.pool.Get(ctx)
-		if err != nil {
-			if errors.Is(err, fastcgi.ErrPoolExhausted) {
-				return &upstreamError{http.StatusServiceUnavailable, err}
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return &upstreamError{http.StatusBadGateway, err}
-		}
-		if watch != nil {
-			watch.start(conn, b.opts.ReadTimeout)
-		} else {
-			conn.SetDeadline(time.Now().Add(b.opts.ReadTimeout))
-		}
-		resp, err = conn.Do(&fastcgi.Request{Params: env.All(), Body: bodyReader, Stderr: stderr})
-		if err == nil {
-			br = readerPool.Get().(*bufio.Reader)
-			br.Reset(resp)
-			hdr, err = textproto.NewReader(br).ReadMIMEHeader()
-			if errors.Is(err, io.EOF) && br.Buffered() == 0 && len(hdr) > 0 {
-				err = nil
-			}
-			if err != nil {
-				readerPool.Put(br)
-			}
-		}
-		timedOut := watch.stop()
-		if err == nil {
-			if watch != nil {
-				// The body's end may still be on its way; from now on the
-				// socket deadline bounds each wait, as copyBody extends it.
-				conn.SetDeadline(time.Now().Add(b.opts.ReadTimeout))
-			}
-			break
-		}
-		conn.Close()
-		var be *fastcgi.BodyError
-		if errors.As(err, &be) {
-			return &clientBodyError{err: be.Err}
-		}
-		var tooLong *fastcgi.ParamTooLongError
-		if errors.As(err, &tooLong) {
-			return &upstreamError{http.StatusRequestHeaderFieldsTooLarge, err}
-		}
-		// A kept-open connection FPM closed since (pm.max_requests) fails
-		// before any record of the response: the request reached no PHP.
-		// Retry on another connection if the body can be sent again;
-		// several children may have recycled at once.
-		if conn.Reused() && (resp == nil || !resp.Received()) && (bodyReader == nil || replay != nil) &&
-			attempt <= b.opts.Pool.MaxSize && !isTimeout(err) {
-			continue
-		}
-		if isTimeout(err) || timedOut {
-			return &upstreamError{http.StatusGatewayTimeout, fmt.Errorf("no response within %s: %w", b.opts.ReadTimeout, err)}
-		}
-		return &upstreamError{http.StatusBadGateway, fmt.Errorf("reading the response headers: %w", err)}
-	}
-	defer readerPool.Put(br)
-
-	// The client leaving aborts the FPM request; that connection is not reused.
+	// The client leaving aborts the FPM request, while waiting for its
+	// head too; that connection is not reused.
 	stop := context.AfterFunc(ctx, conn.Abort)
-
-	status := cgiStatus(hdr)
-	h := w.Header()
-	for k, vs := range hdr {
-		switch k {
-		case "Status", "Connection", "Keep-Alive", "Transfer-Encoding", "Trailer", "Upgrade":
-			continue
-		}
-		h[k] = vs
-	}
-	err := b.copyBody(w, r, status, br, resp, conn)
+	conn.SetDeadline(time.Now().Add(b.opts.ReadTimeout))
+	err = b.exchange(conn, req, out)
 	aborted := !stop()
 	if err == nil && !aborted {
 		b.pool.Put(conn)
@@ -317,160 +165,160 @@ func (b *Backend) proxy(w http.ResponseWriter, r *http.Request, t *phpreq.Target
 	}
 	conn.Abort()
 	if aborted {
-		return ctx.Err()
+		return &phpreq.Error{Status: http.StatusBadGateway, Fault: phpreq.FaultClient, Err: ctx.Err()}
 	}
 	return err
 }
 
-// uploadWatch bounds the waits for FPM while a streamed request body is
-// sent to it. The socket deadline cannot do it then: it would also bound
-// the time the client takes to upload (a large upload over a slow link
-// would get a 504 after read_timeout_secs although FPM kept up). A timer
-// aborts the connection once FPM has for the read timeout neither taken
-// more of the body nor answered; time spent waiting for the client does
-// not count (the server's read_timeout bounds that).
-type uploadWatch struct {
-	r        io.Reader
-	inClient atomic.Bool  // a Read from the client is in progress
-	last     atomic.Int64 // when the last Read from the client ended (UnixNano)
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-	mu      sync.Mutex
-	timer   *time.Timer
-	stopped bool
-	fired   bool
-}
+// maxHead bounds PHP's response head (nginx's fastcgi_buffer_size).
+const maxHead = 32 << 10
 
-// Read reads the body from the client (called by the body writer).
-func (u *uploadWatch) Read(p []byte) (int, error) {
-	u.inClient.Store(true)
-	n, err := u.r.Read(p)
-	u.last.Store(time.Now().UnixNano())
-	u.inClient.Store(false)
-	return n, err
-}
+// flushBelow: a piece of the response shorter than this, with nothing
+// more ready, is taken for PHP's flush() and passed on at once.
+const flushBelow = 4096
 
-// start arms the watch on conn.
-func (u *uploadWatch) start(conn *fastcgi.Conn, timeout time.Duration) {
-	u.last.Store(time.Now().UnixNano())
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.timer = time.AfterFunc(timeout, func() { u.check(conn, timeout) })
-}
-
-func (u *uploadWatch) check(conn *fastcgi.Conn, timeout time.Duration) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.stopped {
-		return
+// exchange writes the request and copies the response to out.
+func (b *Backend) exchange(conn *fastcgi.Conn, req *phpreq.Request, out *phpreq.Output) error {
+	var body io.Reader
+	if req.Body.Length > 0 {
+		body = req.Body.Reader()
 	}
-	wait := timeout
-	if !u.inClient.Load() {
-		idle := time.Since(time.Unix(0, u.last.Load()))
-		if idle >= timeout {
-			u.fired = true
-			conn.Abort()
-			return
-		}
-		wait = timeout - idle
+	sent := time.Now()
+	resp, err := conn.Do(&fastcgi.Request{Params: req.Env.All(), Body: body, Stderr: b.stderr(req)})
+	if err != nil {
+		return b.transportError(err)
 	}
-	u.timer.Reset(wait)
-}
-
-// stop disarms the watch and reports whether it aborted the connection. A
-// nil *uploadWatch is a watch that never fires.
-func (u *uploadWatch) stop() bool {
-	if u == nil {
-		return false
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.stopped = true
-	if u.timer != nil {
-		u.timer.Stop()
-	}
-	return u.fired
-}
-
-// copyBody streams the response body. It gathers what FPM sends into one
-// buffer and writes it to the client when the buffer is full, when the
-// response ends (then net/http sends it all, with a Content-Length if it
-// fits, in one write), or when a short piece arrives with nothing more
-// ready: that is PHP's flush(), and it is passed on with a flush. FPM
-// sends bulk output in full 8 KiB records; writing each as it came cost a
-// client write per record. The read deadline is extended as data arrives.
-func (b *Backend) copyBody(w http.ResponseWriter, r *http.Request, status int, br *bufio.Reader, resp *fastcgi.Response, conn *fastcgi.Conn) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	flusher, _ := w.(http.Flusher)
-	discard := false
-	wroteHeader := false
-	// writeHeader sends the status; when the whole body is in hand by
-	// then, with its length, so that net/http need not chunk it.
-	writeHeader := func(complete bool, n int) {
-		wroteHeader = true
-		h := w.Header()
-		if complete && len(h["Content-Length"]) == 0 && len(h["Transfer-Encoding"]) == 0 &&
-			status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified && r.Method != http.MethodHead {
-			h["Content-Length"] = []string{strconv.Itoa(n)}
+
+	// The head: up to the blank line.
+	off, headEnd, bodyStart := 0, -1, 0
+	for headEnd < 0 {
+		if off == maxHead {
+			return &phpreq.Error{Status: http.StatusBadGateway, Fault: phpreq.FaultPHP,
+				Err: fmt.Errorf("PHP's response head is larger than %d bytes", maxHead)}
 		}
-		w.WriteHeader(status)
-	}
-	off := 0
-	for {
-		n, err := br.Read(buf[off:])
+		n, rerr := resp.Read(buf[off:maxHead])
 		off += n
-		ending := err == io.EOF || resp.Ending()
-		flushed := n > 0 && n < flushBelow && err == nil &&
-			br.Buffered() == 0 && resp.Buffered() == 0 && !ending
-		if !wroteHeader && (ending || err != nil || off == len(buf) || flushed) {
-			writeHeader(ending, off)
+		if headEnd, bodyStart = findHeadEnd(buf[:off]); headEnd >= 0 {
+			break
 		}
-		if off > 0 && (off == len(buf) || err != nil || flushed || ending) {
-			if !discard {
-				if _, werr := w.Write(buf[:off]); werr == http.ErrBodyNotAllowed {
-					// A 204 or 304 from PHP with a body: drop the body, but
-					// read it to the end so the connection stays usable.
-					discard = true
-				} else if werr != nil {
-					return werr
-				}
-				if flushed && flusher != nil {
-					flusher.Flush()
+		if rerr == io.EOF {
+			headEnd, bodyStart = off, off // a head without the blank line, and no body
+			break
+		}
+		if rerr != nil {
+			if conn.Reused() && !resp.Received() && time.Since(sent) < quickClose && safeMethod(req.HTTP.Method) {
+				return fmt.Errorf("%w: %w", errClosedAtOnce, rerr)
+			}
+			return b.transportError(rerr)
+		}
+	}
+	if err := out.Head(0, buf[:headEnd]); err != nil {
+		return err
+	}
+	if bodyStart < off {
+		if _, err := out.Write(buf[bodyStart:off]); err != nil {
+			return clientGone(err)
+		}
+	}
+	if off < flushBelow && resp.Buffered() == 0 && !resp.Ending() {
+		if err := out.Flush(); err != nil { // PHP flushed its head (and some output)
+			return clientGone(err)
+		}
+	}
+
+	// The body, as FPM sends it.
+	for {
+		n, rerr := resp.Read(buf)
+		if n > 0 {
+			if _, err := out.Write(buf[:n]); err != nil {
+				return clientGone(err)
+			}
+			if rerr == nil && n < flushBelow && resp.Buffered() == 0 && !resp.Ending() {
+				if err := out.Flush(); err != nil {
+					return clientGone(err)
 				}
 			}
-			off = 0
 		}
-		if err == io.EOF {
+		if rerr == io.EOF {
 			return nil
 		}
-		if err != nil {
-			var be *fastcgi.BodyError
-			if errors.As(err, &be) {
-				return &clientBodyError{err: be.Err, started: true}
-			}
-			return &upstreamError{0, fmt.Errorf("reading the response body: %w", err)}
+		if rerr != nil {
+			return b.transportError(rerr)
 		}
 		conn.SetDeadline(time.Now().Add(b.opts.ReadTimeout))
 	}
 }
 
-// flushBelow: a piece of the response shorter than this, with nothing
-// more ready, is taken for PHP's flush() (see copyBody).
-const flushBelow = 4096
+// findHeadEnd finds the blank line ending a CGI head ("\r\n\r\n" or
+// "\n\n"): the head's length and where the body starts, or -1.
+func findHeadEnd(p []byte) (headEnd, bodyStart int) {
+	for i := bytes.IndexByte(p, '\n'); i >= 0; {
+		j := i + 1
+		if j < len(p) && p[j] == '\r' {
+			j++
+		}
+		if j < len(p) && p[j] == '\n' {
+			return i, j + 1
+		}
+		k := bytes.IndexByte(p[i+1:], '\n')
+		if k < 0 {
+			break
+		}
+		i += 1 + k
+	}
+	return -1, 0
+}
 
-// cgiStatus is the response status from CGI headers: "Status: 404 Not
-// Found", else 302 when a Location is set, else 200.
-func cgiStatus(h textproto.MIMEHeader) int {
-	if s := h.Get("Status"); len(s) >= 3 {
-		if code, err := strconv.Atoi(s[:3]); err == nil && code >= 100 && code <= 999 {
-			return code
+// quickClose bounds how soon after the request a kept connection's close
+// (with no answer) is taken for a child that was exiting: a child's
+// request shutdown takes well under it, while a script that ran and
+// crashed is counted out only for safe methods (see the package doc).
+const quickClose = 20 * time.Millisecond
+
+// errClosedAtOnce: see quickClose.
+var errClosedAtOnce = errors.New("kept connection closed by PHP-FPM at once, without an answer")
+
+// safeMethod reports whether a request may be sent twice (RFC 9110,
+// section 9.2.1).
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+func clientGone(err error) error {
+	return &phpreq.Error{Status: http.StatusBadGateway, Fault: phpreq.FaultClient, Err: err}
+}
+
+// transportError classifies a failure of the FastCGI exchange.
+func (b *Backend) transportError(err error) error {
+	var tooLong *fastcgi.ParamTooLongError
+	switch {
+	case errors.As(err, &tooLong):
+		return &phpreq.Error{Status: http.StatusRequestHeaderFieldsTooLarge, Fault: phpreq.FaultClient, Err: err}
+	case errors.Is(err, fastcgi.ErrNotSent):
+		return err // run sends it again
+	case isTimeout(err):
+		return b.upstream(http.StatusGatewayTimeout, fmt.Errorf("no response within %s: %w", b.opts.ReadTimeout, err))
+	}
+	return b.upstream(http.StatusBadGateway, err)
+}
+
+// stderr logs what FPM sends on FCGI_STDERR: PHP's error log lines, as
+// "PHP message: ...", several joined with "; " in one record; one log
+// line each, as the embedded backend logs them.
+func (b *Backend) stderr(req *phpreq.Request) func([]byte) {
+	return func(p []byte) {
+		for msg := range strings.SplitSeq(strings.TrimSpace(string(p)), "; PHP message: ") {
+			msg = strings.TrimPrefix(strings.TrimPrefix(msg, "; "), "PHP message: ")
+			if msg != "" {
+				b.log.Warn("php", slog.String("request_id", req.ID), slog.String("script", req.Target.ScriptFilename), slog.String("message", msg))
+			}
 		}
 	}
-	if h.Get("Location") != "" {
-		return http.StatusFound
-	}
-	return http.StatusOK
 }
 
 func isTimeout(err error) bool {

@@ -58,7 +58,7 @@ func BenchmarkEnv(b *testing.B) {
 		t := rs.Resolve(r)
 		b.ReportAllocs()
 		for b.Loop() {
-			e := rs.Env(r, &t, -1)
+			e := mustEnv(b, rs, r, &t, -1)
 			for range e.All() {
 			}
 			e.Release()
@@ -71,7 +71,7 @@ func BenchmarkEnv(b *testing.B) {
 		t := rs.Resolve(r)
 		b.ReportAllocs()
 		for b.Loop() {
-			e := rs.Env(r, &t, -1)
+			e := mustEnv(b, rs, r, &t, -1)
 			e.Release()
 		}
 	})

@@ -2,6 +2,8 @@ package phpreq
 
 import (
 	"encoding/base64"
+	"errors"
+	"fmt"
 	"iter"
 	"net"
 	"net/http"
@@ -97,7 +99,11 @@ func (e *Env) add(name, value string) { e.kv = append(e.kv, envVar{name, value})
 // underscores_in_headers off, "X_User" would otherwise arrive as
 // HTTP_X_USER, indistinguishable from "X-User", a spoofing vector past a
 // proxy that filters the dash form.
-func (rs *Resolver) Env(r *http.Request, t *Target, contentLength int64) *Env {
+//
+// A value with a NUL, CR or LF byte (net/http refuses them in headers,
+// but a Basic credential is decoded from base64) is refused with
+// ErrUnsafeValue: the client gets a 400, and PHP never sees it.
+func (rs *Resolver) Env(r *http.Request, t *Target, contentLength int64) (*Env, error) {
 	if t == nil {
 		t = &Target{}
 	}
@@ -200,7 +206,26 @@ func (rs *Resolver) Env(r *http.Request, t *Target, contentLength int64) *Env {
 		}
 	}
 	e.kv = e.kv[:start+len(hdrs)]
-	return e
+	for _, v := range e.kv {
+		if !safeValue(v.value) {
+			e.Release()
+			return nil, fmt.Errorf("%w: %s", ErrUnsafeValue, v.name)
+		}
+	}
+	return e, nil
+}
+
+// ErrUnsafeValue is Env's error for a value with a NUL, CR or LF byte.
+var ErrUnsafeValue = errors.New("phpreq: NUL, CR or LF in a request value")
+
+// safeValue reports whether s has no NUL, CR or LF byte.
+func safeValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 || c == '\r' || c == '\n' {
+			return false
+		}
+	}
+	return true
 }
 
 // basicAuth decodes an "Authorization: Basic" header, as r.BasicAuth

@@ -3,6 +3,7 @@ package phpreq
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"maps"
 	"net"
 	"net/http"
@@ -17,7 +18,7 @@ import (
 func envMap(t *testing.T, rs *Resolver, r *http.Request, cl int64) map[string]string {
 	t.Helper()
 	tg := rs.Resolve(r)
-	e := rs.Env(r, &tg, cl)
+	e := mustEnv(t, rs, r, &tg, cl)
 	defer e.Release()
 	m := map[string]string{}
 	for k, v := range e.All() {
@@ -216,7 +217,7 @@ func TestEnvOrder(t *testing.T) {
 		r.Header.Set(h, "v")
 	}
 	tg := rs.Resolve(r)
-	e := rs.Env(r, &tg, -1)
+	e := mustEnv(t, rs, r, &tg, -1)
 	defer e.Release()
 	var names []string
 	for k := range e.All() {
@@ -303,7 +304,7 @@ func TestEnvSetAndPool(t *testing.T) {
 	r := request("GET", "/")
 	r.Header.Set("X-Secret", "s")
 	tg := rs.Resolve(r)
-	e := rs.Env(r, &tg, -1)
+	e := mustEnv(t, rs, r, &tg, -1)
 	n := e.Len()
 	e.Set("REQUEST_TIME", "1700000000")
 	e.Set("SERVER_SOFTWARE", "other")
@@ -316,7 +317,7 @@ func TestEnvSetAndPool(t *testing.T) {
 	e.Release()
 	// A reused Env holds nothing of the previous request.
 	r2 := request("GET", "/")
-	e = rs.Env(r2, &tg, -1)
+	e = mustEnv(t, rs, r2, &tg, -1)
 	defer e.Release()
 	m := maps.Collect(e.All())
 	if _, ok := m["HTTP_X_SECRET"]; ok {
@@ -371,7 +372,7 @@ func TestEnvConcurrent(t *testing.T) {
 				port := 1000 + (g*200+i)%50 // more addresses than the cache holds
 				r := withLocalAddr(request("GET", "/x"), &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: port})
 				tg := rs.Resolve(r)
-				e := rs.Env(r, &tg, -1)
+				e := mustEnv(t, rs, r, &tg, -1)
 				if e.Get("SERVER_PORT") != strconv.Itoa(port) || e.Get("SCRIPT_NAME") != "/index.php" {
 					t.Errorf("port %d: %s %s", port, e.Get("SERVER_PORT"), e.Get("SCRIPT_NAME"))
 				}
@@ -384,9 +385,39 @@ func TestEnvConcurrent(t *testing.T) {
 
 func TestEnvNilTarget(t *testing.T) {
 	rs := newResolver(t, site(t, "index.php"), "")
-	e := rs.Env(request("GET", "/"), nil, -1)
+	e := mustEnv(t, rs, request("GET", "/"), nil, -1)
 	defer e.Release()
 	if e.Get("REQUEST_URI") != "/" {
 		t.Error(e.Get("REQUEST_URI"))
+	}
+}
+
+// mustEnv is Resolver.Env for a request that must be accepted.
+func mustEnv(t testing.TB, rs *Resolver, r *http.Request, tg *Target, cl int64) *Env {
+	t.Helper()
+	e, err := rs.Env(r, tg, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// A Basic credential decodes to any bytes: a NUL, CR or LF in it would
+// split the NUL-terminated strings PHP reads, so the request is refused.
+func TestEnvRefusesUnsafeCredentials(t *testing.T) {
+	rs := newResolver(t, site(t, "index.php"), "")
+	for _, cred := range []string{"admin\x00REMOTE_ADDR\x00127.0.0.1:x", "a:b\r\nX-Evil: 1", "a:\nb", "\x00:x"} {
+		r := request("GET", "/")
+		r.SetBasicAuth(strings.SplitN(cred, ":", 2)[0], strings.SplitN(cred+":", ":", 2)[1])
+		tg := rs.Resolve(r)
+		if e, err := rs.Env(r, &tg, -1); !errors.Is(err, ErrUnsafeValue) {
+			t.Errorf("%q: accepted (%v)", cred, e)
+		}
+	}
+	r := request("GET", "/")
+	r.SetBasicAuth("user", "p\tw d")
+	tg := rs.Resolve(r)
+	if e := mustEnv(t, rs, r, &tg, -1); e.Get("PHP_AUTH_PW") != "p\tw d" {
+		t.Errorf("PHP_AUTH_PW %q", e.Get("PHP_AUTH_PW"))
 	}
 }

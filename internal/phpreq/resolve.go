@@ -297,18 +297,3 @@ func dirLocation(r *http.Request) string {
 	}
 	return loc
 }
-
-// ServeNonScript answers a target that is not a script, the same way for
-// both PHP backends: a file through static (with its protections), a 301
-// to add a directory's slash, or a 404 (Forbidden included: a 403 would
-// tell a scanner that "/.env" exists).
-func ServeNonScript(w http.ResponseWriter, r *http.Request, t *Target, static http.Handler) {
-	switch t.Kind {
-	case Static:
-		static.ServeHTTP(w, r)
-	case Redirect:
-		http.Redirect(w, r, t.Location, http.StatusMovedPermanently)
-	default:
-		http.Error(w, "404 not found", http.StatusNotFound)
-	}
-}

@@ -146,37 +146,68 @@ func (rw *responseWriter) extendWriteDeadline() {
 type readDeadliner interface{ SetReadDeadline(time.Time) error }
 
 // deadlineBody gives each read of a request body server.read_timeout to
-// make progress, and clears the deadline at the end of the body: a read
-// deadline left set would cancel a long-running request's context once
-// it expires (net/http's background read sees it as the client leaving).
+// make progress, checks that the body keeps an average of at least
+// client_body_min_rate once the grace period has passed, and clears the
+// deadline at the end of the body: a read deadline left set would cancel
+// a long-running request's context once it expires (net/http's
+// background read sees it as the client leaving).
 type deadlineBody struct {
 	io.ReadCloser
 	conn    readDeadliner
 	timeout time.Duration
 	setAt   time.Time
 	done    bool
+
+	start   time.Time
+	read    int64
+	minRate int64 // bytes a second; 0: no check
+	grace   time.Duration
 }
 
-func newDeadlineBody(body io.ReadCloser, w http.ResponseWriter, timeout time.Duration) io.ReadCloser {
+func (s *Server) newDeadlineBody(body io.ReadCloser, w http.ResponseWriter) io.ReadCloser {
 	rd, ok := unwrapTo[readDeadliner](w)
 	if !ok {
 		return body
 	}
-	return &deadlineBody{ReadCloser: body, conn: rd, timeout: timeout}
+	return &deadlineBody{ReadCloser: body, conn: rd, timeout: s.readTimeout,
+		start: time.Now(), minRate: s.minRate, grace: s.rateGrace}
 }
+
+// errBodyTooSlow is the error of a body below client_body_min_rate: a
+// timeout (the client gets a 408).
+type errBodyTooSlow struct{}
+
+func (errBodyTooSlow) Error() string {
+	return "request body arrives slower than server.client_body_min_rate"
+}
+func (errBodyTooSlow) Timeout() bool { return true }
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	if b.done {
 		return b.ReadCloser.Read(p)
 	}
-	if now := time.Now(); now.Sub(b.setAt) >= b.timeout/2 {
+	now := time.Now()
+	if b.timeout > 0 && now.Sub(b.setAt) >= b.timeout/2 {
 		b.conn.SetReadDeadline(now.Add(b.timeout))
 		b.setAt = now
 	}
 	n, err := b.ReadCloser.Read(p)
+	b.read += int64(n)
+	if err == nil && b.minRate > 0 {
+		if late := time.Since(b.start) - b.grace; late > 0 && float64(b.read) < float64(b.minRate)*late.Seconds() {
+			err = errBodyTooSlow{}
+		}
+	}
 	if err != nil {
 		b.done = true
-		b.conn.SetReadDeadline(time.Time{})
+		if err == io.EOF {
+			b.conn.SetReadDeadline(time.Time{})
+		} else {
+			// A body given up on: net/http would read what is left of it
+			// after the handler (up to 256 KiB, for keep-alive), at the
+			// client's pace. Expire the connection's reads instead.
+			b.conn.SetReadDeadline(time.Now())
+		}
 	}
 	return n, err
 }

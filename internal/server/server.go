@@ -46,10 +46,13 @@ type Server struct {
 	fallback route   // the default backend
 	closers  []func() error
 	ids      idGenerator
+	bodies   *phpreq.BodyBuffers // request bodies held for PHP, both backends
 
 	writeTimeout time.Duration
 	readTimeout  time.Duration
 	maxBody      int64
+	minRate      int64         // client_body_min_rate, bytes a second
+	rateGrace    time.Duration // before the rate counts
 }
 
 // New builds the backends a validated configuration uses. It fails, with
@@ -68,6 +71,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		writeTimeout: cfg.Server.WriteTimeout.Duration,
 		readTimeout:  cfg.Server.ReadTimeout.Duration,
 		maxBody:      int64(cfg.Server.MaxBodySize),
+		minRate:      int64(cfg.Server.ClientBodyMinRate),
+		rateGrace:    cfg.Server.ReadHeaderTimeout.Duration,
+		bodies: &phpreq.BodyBuffers{
+			MemLimit:   int64(cfg.Server.ClientBodyBufferSize),
+			TotalLimit: int64(cfg.Server.ClientBodyBuffersTotal),
+			TempDir:    cfg.Server.TempDir,
+		},
 	}
 	handlers, err := s.buildBackends()
 	if err != nil {
@@ -141,17 +151,15 @@ func (s *Server) newStatic(root string) (*static.Handler, error) {
 	return h, nil
 }
 
-// newResolver returns the script resolver both PHP backends share.
-func (s *Server) newResolver() (*phpreq.Resolver, error) {
-	return phpreq.NewResolver(phpreq.Options{
+// phpHandler builds the PHP pipeline around runner, with its own
+// resolver and a static handler on the document root for the non-PHP
+// files beside the scripts.
+func (s *Server) phpHandler(backend string, runner phpreq.Runner) (http.Handler, error) {
+	resolver, err := phpreq.NewResolver(phpreq.Options{
 		DocumentRoot:    s.cfg.PHP.DocumentRoot,
 		FrontController: s.cfg.PHP.FrontController,
 		ServerSoftware:  version.ServerSoftware(),
 	})
-}
-
-func (s *Server) newEmbedded() (http.Handler, error) {
-	resolver, err := s.newResolver()
 	if err != nil {
 		return nil, err
 	}
@@ -159,35 +167,42 @@ func (s *Server) newEmbedded() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &phpreq.Handler{
+		Resolver: resolver,
+		Static:   files,
+		Runner:   runner,
+		Bodies:   s.bodies,
+		Output: &phpreq.OutputLimits{
+			MemLimit:  int64(s.cfg.PHP.ResponseBufferSize),
+			FileLimit: int64(s.cfg.PHP.MaxTempFileSize),
+			TempDir:   s.cfg.Server.TempDir,
+		},
+		Log:     s.log,
+		Backend: backend,
+	}, nil
+}
+
+func (s *Server) newEmbedded() (http.Handler, error) {
 	p := &s.cfg.PHP
 	b, err := embed.New(embed.Options{
-		LibPHPPath:  p.LibPHPPath,
-		Workers:     p.WorkerPoolSize,
-		MaxRequests: p.WorkerMaxRequests,
-		WaitTimeout: p.WaitTimeout.Duration,
-		INIFile:     p.INIFile,
-		INI:         p.INI,
-		Opcache:     p.Opcache,
-		Resolver:    resolver,
-		Static:      files,
-		Logger:      s.log,
+		LibPHPPath:      p.LibPHPPath,
+		Workers:         p.WorkerPoolSize,
+		MaxRequests:     p.WorkerMaxRequests,
+		WaitTimeout:     p.WaitTimeout.Duration,
+		INIFile:         p.INIFile,
+		INI:             p.INI,
+		Opcache:         p.Opcache,
+		ShutdownTimeout: s.cfg.Server.ShutdownTimeout.Duration,
+		Logger:          s.log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, b.Close)
-	return b, nil
+	return s.phpHandler(config.BackendEmbedded, b)
 }
 
 func (s *Server) newFastCGI() (http.Handler, error) {
-	resolver, err := s.newResolver()
-	if err != nil {
-		return nil, err
-	}
-	files, err := s.newStatic(s.cfg.PHP.DocumentRoot)
-	if err != nil {
-		return nil, err
-	}
 	cp := &s.cfg.Backend.ConnectionPool
 	network, addr := "tcp", s.cfg.PHP.FPMSocket
 	if strings.HasPrefix(addr, "/") {
@@ -203,15 +218,14 @@ func (s *Server) newFastCGI() (http.Handler, error) {
 			MaxLifetime:    secs(cp.MaxLifetimeSecs),
 			ConnectTimeout: secs(cp.ConnectTimeoutSecs),
 			WaitTimeout:    secs(cp.WaitTimeoutSecs),
+			KeepAlive:      secs(cp.KeepaliveSecs),
 		},
 		ReadTimeout: secs(cp.ReadTimeoutSecs),
 		Breaker:     cp.CircuitBreaker,
-		Resolver:    resolver,
-		Static:      files,
 		Logger:      s.log,
 	})
 	s.closers = append(s.closers, b.Close)
-	return b, nil
+	return s.phpHandler(config.BackendFastCGI, b)
 }
 
 // Close releases the backends and flushes the access log.
@@ -276,7 +290,11 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rtp **route, start 
 	rt := *rtp
 	if v := recover(); v != nil {
 		if v == http.ErrAbortHandler {
-			panic(v)
+			// A response that cannot be completed: logged like any other
+			// (with what was sent), then the connection is broken.
+			defer panic(v)
+			s.logAccess(rw, r, rt, start)
+			return
 		}
 		s.log.Error("panic serving request",
 			slog.String("request_id", r.Header.Get("X-Request-Id")),
@@ -293,6 +311,11 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rtp **route, start 
 		}
 	}
 	rw.extendWriteDeadline()
+	s.logAccess(rw, r, rt, start)
+}
+
+// logAccess writes the request's access log line.
+func (s *Server) logAccess(rw *responseWriter, r *http.Request, rt *route, start time.Time) {
 	if s.access != nil {
 		s.access.Log(&accesslog.Entry{
 			Time:      start,
@@ -327,8 +350,8 @@ func (s *Server) limitBody(rw *responseWriter, r *http.Request) bool {
 		// connection once the limit is hit.
 		body = http.MaxBytesReader(rw.ResponseWriter, body, s.maxBody)
 	}
-	if s.readTimeout > 0 {
-		body = newDeadlineBody(body, rw.ResponseWriter, s.readTimeout)
+	if s.readTimeout > 0 || s.minRate > 0 {
+		body = s.newDeadlineBody(body, rw.ResponseWriter)
 	}
 	r.Body = body
 	return true

@@ -661,10 +661,21 @@ func TestEmbeddedFinishRequest(t *testing.T) {
 	s.waitMarker(t, "finished")
 	s.alive(t)
 
-	// 200 KB is more than the bridge buffers (64 KiB): the response is
-	// streaming, chunked, when the script calls fastcgi_finish_request().
+	// 200 KB, not flushed: buffered whole, sent with its length.
 	const size = 200000
-	resp, body = get(t, s.Server, fmt.Sprintf("/finish.php?size=%d&marker=streamed", size))
+	resp, body = get(t, s.Server, fmt.Sprintf("/finish.php?size=%d&marker=buffered", size))
+	wantStatus(t, resp, body, http.StatusOK)
+	if len(body) != size || resp.ContentLength != size {
+		t.Errorf("buffered response: %d bytes (Content-Length %d), want %d", len(body), resp.ContentLength, size)
+	}
+	if m := s.marker("buffered"); m != "" {
+		t.Errorf("buffered response: the script had already finished when the client had the response: the response waited for it")
+	}
+	s.waitMarker(t, "buffered")
+
+	// Flushed first: the response is streaming, chunked, when the script
+	// calls fastcgi_finish_request().
+	resp, body = get(t, s.Server, fmt.Sprintf("/finish.php?size=%d&flush=1&marker=streamed", size))
 	wantStatus(t, resp, body, http.StatusOK)
 	if len(body) != size || strings.Trim(string(body), "s") != "" || len(resp.TransferEncoding) == 0 {
 		t.Errorf("streamed response: %d bytes (Transfer-Encoding %q), want %d", len(body), resp.TransferEncoding, size)

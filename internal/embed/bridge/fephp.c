@@ -41,11 +41,38 @@ static __thread int hdr_ready;   /* send_headers ran: status and hdr_buf are fin
 static __thread int cur_status;
 static __thread size_t body_pos;
 static __thread int thread_ready;   /* this thread has its PHP context */
+static __thread int thread_dirty;   /* its last request did not end cleanly: recycle it */
 static __thread int thread_served;  /* requests since the context was made */
 static int max_requests;
 
 /* Output is delivered to Go once this much is buffered. */
 #define OUT_CHUNK (64 * 1024)
+/* A thread's buffers grown past this are freed before its next request,
+ * so that one large response does not stay in every thread's memory. */
+#define BUF_KEEP (256 * 1024)
+
+static void buf_trim(buf_t *b)
+{
+	if (b->cap > BUF_KEEP) {
+		free(b->data);
+		b->data = NULL;
+		b->cap = 0;
+	}
+	b->len = 0;
+}
+
+/* go_result turns a callback's result into what PHP should do: stop the
+ * output when Go says so, and recycle the context after a failure in Go. */
+static int go_result(int rc)
+{
+	if (rc == FEPHP_PANIC) {
+		thread_dirty = 1;
+	}
+	if (rc != FEPHP_OK) {
+		php_handle_aborted_connection();
+	}
+	return rc;
+}
 
 static void buf_append(buf_t *b, const char *p, size_t n)
 {
@@ -85,8 +112,7 @@ static size_t fephp_ub_write(const char *str, size_t len)
 		return len; /* after fastcgi_finish_request(): discarded, as under FPM */
 	}
 	buf_append(&out_buf, str, len);
-	if (out_buf.len >= OUT_CHUNK && deliver(0) < 0) {
-		php_handle_aborted_connection();
+	if (out_buf.len >= OUT_CHUNK && go_result(deliver(0)) != FEPHP_OK) {
 		return 0;
 	}
 	return len;
@@ -95,33 +121,18 @@ static size_t fephp_ub_write(const char *str, size_t len)
 static void fephp_flush(void *server_context)
 {
 	if (!cur || cur->finished) return;
-	if (deliver(1) < 0) {
-		php_handle_aborted_connection();
-	}
-}
-
-/* status_from parses "Status: 404 Not Found" (CGI), 0 if not one. */
-static int status_from(const char *h, size_t len)
-{
-	if (len < 10 || strncasecmp(h, "Status:", 7) != 0) return 0;
-	const char *p = h + 7;
-	while (*p == ' ' || *p == '\t') p++;
-	if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2])) return 0;
-	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+	go_result(deliver(1));
 }
 
 static int fephp_send_headers(sapi_headers_struct *sh)
 {
 	hdr_buf.len = 0;
+	/* The status and the lines go to Go as PHP set them ("Status:"
+	 * lines too): Go validates and filters them, for both backends alike. */
 	cur_status = sh->http_response_code ? sh->http_response_code : 200;
 	zend_llist_position pos;
 	for (sapi_header_struct *h = zend_llist_get_first_ex(&sh->headers, &pos); h;
 	     h = zend_llist_get_next_ex(&sh->headers, &pos)) {
-		int st = status_from(h->header, h->header_len);
-		if (st) {
-			cur_status = st;
-			continue;
-		}
 		buf_append(&hdr_buf, h->header, h->header_len);
 		buf_append(&hdr_buf, "\n", 1);
 	}
@@ -152,20 +163,21 @@ static size_t fephp_read_post(char *buffer, size_t count)
 
 static char *fephp_read_cookies(void)
 {
-	return cur ? (char *)cur->cookie : NULL;
+	return cur ? (char *)cur->cookie.p : NULL;
 }
 
+/* Variables are registered through the input filter, as FPM does, so
+ * that filter_input(INPUT_SERVER, ...) sees them. */
 static void fephp_register_variables(zval *track_vars_array)
 {
 	if (!cur) return;
-	const char *p = cur->env, *end = cur->env + cur->env_len;
-	for (size_t i = 0; i < cur->env_count && p < end; i++) {
-		const char *name = p;
-		p += strlen(p) + 1;
-		const char *val = p;
-		size_t vlen = strlen(p);
-		p += vlen + 1;
-		php_register_variable_safe((char *)name, (char *)val, vlen, track_vars_array);
+	for (size_t i = 0; i < cur->env_count; i++) {
+		const fephp_str *name = &cur->env[2 * i], *val = &cur->env[2 * i + 1];
+		char *v = (char *)val->p;
+		size_t new_len = val->len;
+		if (sapi_module.input_filter(PARSE_SERVER, name->p, &v, val->len, &new_len)) {
+			php_register_variable_safe((char *)name->p, v, new_len, track_vars_array);
+		}
 	}
 }
 
@@ -173,14 +185,11 @@ static void fephp_register_variables(zval *track_vars_array)
 static char *fephp_getenv(const char *name, size_t name_len)
 {
 	if (!cur) return NULL;
-	const char *p = cur->env, *end = cur->env + cur->env_len;
-	for (size_t i = 0; i < cur->env_count && p < end; i++) {
-		size_t nlen = strlen(p);
-		const char *val = p + nlen + 1;
-		if (nlen == name_len && memcmp(p, name, name_len) == 0) {
-			return (char *)val;
+	for (size_t i = 0; i < cur->env_count; i++) {
+		const fephp_str *n = &cur->env[2 * i];
+		if (n->len == name_len && memcmp(n->p, name, name_len) == 0) {
+			return (char *)cur->env[2 * i + 1].p;
 		}
-		p = val + strlen(val) + 1;
 	}
 	return NULL;
 }
@@ -214,30 +223,29 @@ PHP_FUNCTION(fephp_getallheaders)
 	ZEND_PARSE_PARAMETERS_NONE();
 	array_init(return_value);
 	if (!cur) return;
-	const char *p = cur->env, *end = cur->env + cur->env_len;
 	char name[256];
-	for (size_t i = 0; i < cur->env_count && p < end; i++) {
-		size_t nlen = strlen(p);
-		const char *val = p + nlen + 1;
-		size_t vlen = strlen(val);
+	for (size_t i = 0; i < cur->env_count; i++) {
+		const fephp_str *n = &cur->env[2 * i], *v = &cur->env[2 * i + 1];
 		const char *src = NULL;
-		if (nlen > 5 && strncmp(p, "HTTP_", 5) == 0) src = p + 5;
-		else if (strcmp(p, "CONTENT_TYPE") == 0 || strcmp(p, "CONTENT_LENGTH") == 0) src = p;
-		if (src && strlen(src) < sizeof(name)) {
-			size_t j = 0;
-			int upper = 1;
-			for (; src[j]; j++) {
-				char c = src[j];
-				if (c == '_') { name[j] = '-'; upper = 1; continue; }
-				name[j] = upper ? c : tolower((unsigned char)c);
-				upper = 0;
-			}
-			name[j] = 0;
-			if (!(src == p && vlen == 0)) {
-				add_assoc_stringl_ex(return_value, name, j, (char *)val, vlen);
-			}
+		size_t slen = 0;
+		if (n->len > 5 && memcmp(n->p, "HTTP_", 5) == 0) {
+			src = n->p + 5;
+			slen = n->len - 5;
+		} else if ((n->len == 12 && memcmp(n->p, "CONTENT_TYPE", 12) == 0) ||
+		           (n->len == 14 && memcmp(n->p, "CONTENT_LENGTH", 14) == 0)) {
+			if (v->len == 0) continue;
+			src = n->p;
+			slen = n->len;
 		}
-		p = val + vlen + 1;
+		if (!src || slen >= sizeof(name)) continue;
+		int upper = 1;
+		for (size_t j = 0; j < slen; j++) {
+			char c = src[j];
+			if (c == '_') { name[j] = '-'; upper = 1; continue; }
+			name[j] = upper ? c : tolower((unsigned char)c);
+			upper = 0;
+		}
+		add_assoc_stringl_ex(return_value, name, slen, (char *)v->p, v->len);
 	}
 }
 
@@ -253,12 +261,15 @@ PHP_FUNCTION(fephp_finish_request)
 	if (!SG(headers_sent)) {
 		sapi_send_headers();
 	}
-	cb.finish(cur->handle, cur_status,
-	          cur->delivered ? NULL : hdr_buf.data, cur->delivered ? 0 : hdr_buf.len,
-	          out_buf.data, out_buf.len);
+	int rc = cb.finish(cur->handle, cur_status,
+	                   cur->delivered ? NULL : hdr_buf.data, cur->delivered ? 0 : hdr_buf.len,
+	                   out_buf.data, out_buf.len);
 	out_buf.len = 0;
 	cur->delivered = 1;
 	cur->finished = 1;
+	if (go_result(rc) != FEPHP_OK) {
+		RETURN_FALSE;
+	}
 	RETURN_TRUE;
 }
 
@@ -405,13 +416,15 @@ void fephp_shutdown(void)
  * it runs PHP, and a fresh one after max_requests (leak mitigation). */
 static void thread_context(void)
 {
-	if (thread_ready && max_requests > 0 && thread_served >= max_requests) {
+	if (thread_ready && (thread_dirty || (max_requests > 0 && thread_served >= max_requests))) {
 		ts_free_thread();
 		thread_ready = 0;
 		char msg[128];
-		int n = snprintf(msg, sizeof(msg),
-		                 "PHP thread context recycled after %d requests (worker_max_requests)", thread_served);
-		cb.log(FEPHP_NO_REQUEST, 6 /* LOG_INFO */, msg, (size_t)n);
+		int n = thread_dirty
+		        ? snprintf(msg, sizeof(msg), "PHP thread context recycled: its last request did not end cleanly")
+		        : snprintf(msg, sizeof(msg), "PHP thread context recycled after %d requests (worker_max_requests)", thread_served);
+		cb.log(FEPHP_NO_REQUEST, thread_dirty ? 4 /* LOG_WARNING */ : 6 /* LOG_INFO */, msg, (size_t)n);
+		thread_dirty = 0;
 	}
 	if (!thread_ready) {
 		(void)ts_resource(0);
@@ -428,8 +441,8 @@ int fephp_execute(fephp_request *req)
 	int rc = 0;
 	thread_context();
 	cur = req;
-	out_buf.len = 0;
-	hdr_buf.len = 0;
+	buf_trim(&out_buf);
+	buf_trim(&hdr_buf);
 	hdr_ready = 0;
 	cur_status = 200;
 	body_pos = 0;
@@ -437,22 +450,25 @@ int fephp_execute(fephp_request *req)
 	req->finished = 0;
 
 	SG(server_context) = req;
-	SG(request_info).request_method = req->method;
-	SG(request_info).query_string = (char *)req->query;
-	SG(request_info).request_uri = (char *)req->uri;
-	SG(request_info).path_translated = (char *)req->script;
-	SG(request_info).content_type = req->content_type;
+	SG(request_info).request_method = req->method.p;
+	SG(request_info).query_string = (char *)req->query.p;
+	SG(request_info).request_uri = (char *)req->uri.p;
+	SG(request_info).path_translated = (char *)req->script.p;
+	SG(request_info).content_type = req->content_type.p;
 	SG(request_info).content_length = req->content_length < 0 ? 0 : req->content_length;
-	SG(request_info).cookie_data = (char *)req->cookie;
+	SG(request_info).cookie_data = (char *)req->cookie.p;
 	SG(request_info).proto_num = req->proto_num;
-	SG(request_info).headers_only = strcmp(req->method, "HEAD") == 0;
+	SG(request_info).headers_only = req->method.len == 4 && memcmp(req->method.p, "HEAD", 4) == 0;
 	SG(sapi_headers).http_response_code = 200;
 	SG(request_info).auth_user = NULL;
 	SG(request_info).auth_password = NULL;
 	SG(request_info).auth_digest = NULL;
-	php_handle_auth_data(req->authorization);
+	php_handle_auth_data(req->authorization.p);
 
 	if (php_request_startup() == FAILURE) {
+		/* PHP may be half set up for this request: start the next one
+		 * on a fresh context. */
+		thread_dirty = 1;
 		SG(server_context) = NULL;
 		cur = NULL;
 		req->status = 500;
@@ -464,7 +480,7 @@ int fephp_execute(fephp_request *req)
 	}
 
 	zend_file_handle fh;
-	zend_stream_init_filename(&fh, req->script);
+	zend_stream_init_filename(&fh, req->script.p);
 	fh.primary_script = 1;
 	zend_first_try {
 		php_execute_script(&fh);

@@ -13,24 +13,32 @@
 #include <stdint.h>
 
 /* FEPHP_ABI changes whenever a struct or function below changes. */
-#define FEPHP_ABI 1
+#define FEPHP_ABI 2
+
+/* A string that crosses the seam: always with its length. The bytes are
+ * followed by a NUL too, for the PHP APIs that want C strings; Go has
+ * checked that they hold no NUL, CR or LF of their own. */
+typedef struct fephp_str {
+	const char *p;
+	size_t len;
+} fephp_str;
 
 /* One request, prepared by Go, executed by the bridge on a PHP thread. */
 typedef struct fephp_request {
 	uintptr_t handle;          /* Go's handle for callbacks */
 
-	/* CGI environment: count pairs of NUL-terminated "NAME\0VALUE\0". */
-	const char *env;
-	size_t env_len;
+	/* CGI environment: env_count pairs, env[2*i] the name, env[2*i+1]
+	 * the value. */
+	const fephp_str *env;
 	size_t env_count;
 
-	const char *method;
-	const char *uri;           /* REQUEST_URI */
-	const char *query;         /* QUERY_STRING */
-	const char *script;        /* SCRIPT_FILENAME */
-	const char *content_type;  /* NULL if none */
-	const char *cookie;        /* NULL if none */
-	const char *authorization; /* NULL if none */
+	fephp_str method;
+	fephp_str uri;             /* REQUEST_URI */
+	fephp_str query;           /* QUERY_STRING */
+	fephp_str script;          /* SCRIPT_FILENAME */
+	fephp_str content_type;    /* .p NULL if none */
+	fephp_str cookie;          /* .p NULL if none */
+	fephp_str authorization;   /* .p NULL if none */
 	int64_t content_length;    /* -1 if no body */
 	int proto_num;             /* 1000 for HTTP/1.0, 1001 for HTTP/1.1 */
 	double request_time;       /* Unix seconds */
@@ -43,14 +51,19 @@ typedef struct fephp_request {
 
 	/* Response, filled in by the bridge. Memory stays valid until the
 	 * thread's next request. */
-	int status;
-	const char *headers;       /* "Name: value\n" lines */
+	int status;                /* http_response_code; Go validates it */
+	const char *headers;       /* "Name: value\n" lines, as PHP set them */
 	size_t headers_len;
 	const char *out;           /* output not yet delivered */
 	size_t out_len;
 	int delivered;             /* headers already went to Go (streaming) */
 	int finished;              /* fastcgi_finish_request() completed the response */
 } fephp_request;
+
+/* Callback results. */
+#define FEPHP_OK 0
+#define FEPHP_STOP (-1)   /* the client has gone or the head was refused: stop output */
+#define FEPHP_PANIC (-2)  /* Go failed inside the callback: end the request, recycle the context */
 
 /* FEPHP_NO_REQUEST is the handle of a log line that belongs to no
  * request (handles are slot numbers, and 0 is a real one). */
@@ -59,16 +72,16 @@ typedef struct fephp_request {
 /* Calls from the bridge into Go. */
 typedef struct fephp_callbacks {
 	/* write sends the headers (the first time), then data; flush asks
-	 * for it to reach the client now. It returns -1 when the client is
-	 * gone. */
+	 * for it to reach the client now. It returns a FEPHP_ result. */
 	int (*write)(uintptr_t h, int status, const char *hdrs, size_t hlen,
 	             const char *data, size_t len, int flush);
 	/* read_body reads the rest of the request body; 0 at the end. */
 	size_t (*read_body)(uintptr_t h, char *buf, size_t len);
 	/* log receives PHP's error log lines (level: 3 error .. 7 debug). */
 	void (*log)(uintptr_t h, int level, const char *msg, size_t len);
-	/* finish completes the response (fastcgi_finish_request()). */
-	void (*finish)(uintptr_t h, int status, const char *hdrs, size_t hlen,
+	/* finish completes the response (fastcgi_finish_request()); it
+	 * returns a FEPHP_ result. */
+	int (*finish)(uintptr_t h, int status, const char *hdrs, size_t hlen,
 	               const char *data, size_t len);
 } fephp_callbacks;
 

@@ -1,0 +1,178 @@
+package phpreq
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Request is a PHP request prepared by the pipeline for a Runner: the
+// script, its CGI environment, and its body received in full.
+type Request struct {
+	// HTTP is the client's request (method, URI, protocol); its body has
+	// been read already: use Body.
+	HTTP *http.Request
+	// ID is the request id (X-Request-Id) for logs.
+	ID     string
+	Target *Target
+	Env    *Env
+	Body   *Body
+}
+
+// Context is the request's context: done when the client has gone.
+func (r *Request) Context() context.Context { return r.HTTP.Context() }
+
+// A Runner executes prepared requests on one kind of PHP: in this
+// process (embedded), or on PHP-FPM (fastcgi). It takes its capacity (a
+// PHP thread, an FPM connection) only for the execution, writes PHP's
+// response to out (Head, then Write, Flush, Finish), and returns once
+// PHP is done with the request. A failure is returned as an *Error,
+// whose Status the client gets if no response has started.
+type Runner interface {
+	Run(req *Request, out *Output) error
+}
+
+// Handler is the one request pipeline both PHP backends share: resolve
+// the path, serve what is not a script, receive the body, build the
+// environment, run the script on the Runner, and deliver its response
+// through the buffers. It is an http.Handler for requests whose path the
+// server has cleaned.
+type Handler struct {
+	Resolver *Resolver
+	// Static sends the non-PHP files that live under the document root.
+	Static http.Handler
+	Runner Runner
+	Bodies *BodyBuffers
+	Output *OutputLimits
+	Log    *slog.Logger
+	// Backend names the backend in log lines ("embedded", "fastcgi").
+	Backend string
+}
+
+// ServeHTTP serves one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t := h.Resolver.Resolve(r)
+	if t.Kind != Script {
+		ServeNonScript(w, r, &t, h.Static)
+		return
+	}
+	id := r.Header.Get("X-Request-Id")
+	body, err := h.Bodies.Receive(r)
+	if err != nil {
+		status := BodyStatus(err)
+		h.failed(w, r, id, &t, &Error{Status: status, Fault: FaultClient, Err: err, RetryAfter: retryAfterFull(status)})
+		return
+	}
+	defer body.Close()
+	env, err := h.Resolver.Env(r, &t, body.Length)
+	if err != nil {
+		h.failed(w, r, id, &t, &Error{Status: http.StatusBadRequest, Fault: FaultClient, Err: err})
+		return
+	}
+	defer env.Release()
+
+	out := newOutput(w, r, h.Output, func(line string) {
+		h.Log.Warn("php: header dropped", slog.String("backend", h.Backend), slog.String("request_id", id),
+			slog.String("script", t.ScriptFilename), slog.String("header", line))
+	})
+	runErr := h.run(&Request{HTTP: r, ID: id, Target: &t, Env: env, Body: body}, out)
+	sent, err, abort := out.end(runErr)
+	if err == nil {
+		return
+	}
+	if sent {
+		h.logFailure(r, id, &t, err)
+		if abort {
+			panic(http.ErrAbortHandler) // the server logs the request, then breaks the connection
+		}
+		return
+	}
+	h.failed(w, r, id, &t, err)
+}
+
+// run calls the Runner; a panic in it becomes a 500 (the server would
+// make one too, but the Output must still be ended).
+func (h *Handler) run(req *Request, out *Output) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			err = &Error{Status: http.StatusInternalServerError, Fault: FaultPHP,
+				Err: errors.New("panic in the " + h.Backend + " runner: " + toString(v))}
+		}
+	}()
+	return h.Runner.Run(req, out)
+}
+
+func toString(v any) string {
+	if e, ok := v.(error); ok {
+		return e.Error()
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return "(non-string panic value)"
+}
+
+// failed logs err and answers with its status.
+func (h *Handler) failed(w http.ResponseWriter, r *http.Request, id string, t *Target, err error) {
+	h.logFailure(r, id, t, err)
+	var pe *Error
+	if !errors.As(err, &pe) {
+		pe = &Error{Status: http.StatusBadGateway, Fault: FaultUpstream, Err: err}
+	}
+	if errors.Is(err, errClientGone) || pe.Fault == FaultClient && r.Context().Err() != nil {
+		return // nobody to answer
+	}
+	if pe.RetryAfter != "" {
+		w.Header().Set("Retry-After", pe.RetryAfter)
+	}
+	if pe.Status == http.StatusRequestEntityTooLarge || pe.Status == http.StatusRequestTimeout {
+		w.Header().Set("Connection", "close") // the rest of the body is not worth reading
+	}
+	http.Error(w, strconv.Itoa(pe.Status)+" "+strings.ToLower(http.StatusText(pe.Status)), pe.Status)
+}
+
+func (h *Handler) logFailure(r *http.Request, id string, t *Target, err error) {
+	fault, level := FaultUpstream, FaultUpstream.level()
+	var pe *Error
+	if errors.As(err, &pe) {
+		fault, level = pe.Fault, pe.Fault.level()
+		if pe.Quiet {
+			level = slog.LevelDebug
+		}
+	}
+	if errors.Is(err, errClientGone) {
+		fault, level = FaultClient, FaultClient.level()
+	}
+	h.Log.LogAttrs(r.Context(), level, h.Backend+" request failed",
+		slog.String("request_id", id), slog.String("script", t.ScriptFilename),
+		slog.String("fault", fault.String()), slog.Any("error", err))
+}
+
+// retryAfterFull is the Retry-After for a full body budget.
+func retryAfterFull(status int) string {
+	if status == http.StatusServiceUnavailable {
+		return "1"
+	}
+	return ""
+}
+
+// ServeNonScript answers a target that is not a script, the same way for
+// both PHP backends: a file through static (with its protections), a 301
+// to add a directory's slash, or a 404 (Forbidden included: a 403 would
+// tell a scanner that "/.env" exists).
+func ServeNonScript(w http.ResponseWriter, r *http.Request, t *Target, static http.Handler) {
+	switch t.Kind {
+	case Static:
+		static.ServeHTTP(w, r)
+	case Redirect:
+		http.Redirect(w, r, t.Location, http.StatusMovedPermanently)
+	default:
+		http.Error(w, "404 not found", http.StatusNotFound)
+	}
+}
