@@ -14,6 +14,10 @@ import (
 // instead of openat2, fstat, read and close. Nothing stale is ever served:
 // a changed or replaced file fails the check and takes the full path
 // (whose openat2 also re-checks that the path stays inside the root).
+// A file that was reached through a symlink is proved, instead, by an
+// O_PATH open, fstat and readlink of /proc/self/fd: the same unchanged
+// file at the same resolved path, which resolvedForbidden has passed (a
+// renamed directory on the way changes no file, only that path).
 type smallCache struct {
 	mu    sync.RWMutex
 	m     map[string]*cachedFile
@@ -25,6 +29,7 @@ type smallCache struct {
 const cacheMaxBytes = 16 << 20
 
 type cachedFile struct {
+	real         string // resolved path, if reached through a symlink
 	dev, ino     uint64
 	size         int64
 	mtime, ctime unix.Timespec
@@ -77,8 +82,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string
 	if e.compressible && h.opts.Precompressed && len(acceptedEncodings(r.Header.Get("Accept-Encoding"))) > 0 {
 		return false // a precompressed sibling may be the answer
 	}
-	var st unix.Stat_t
-	if unix.Fstatat(h.root.FD(), rel, &st, 0) != nil || !e.same(&st) {
+	if !h.stillSame(rel, e) {
 		return false
 	}
 	hdr := w.Header()
@@ -101,10 +105,27 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string
 	return true
 }
 
+// stillSame reports whether rel still names the unchanged file e was
+// read from, at the same resolved path if it was reached through a
+// symlink.
+func (h *Handler) stillSame(rel string, e *cachedFile) bool {
+	var st unix.Stat_t
+	if e.real == "" {
+		return unix.Fstatat(h.root.FD(), rel, &st, 0) == nil && e.same(&st)
+	}
+	fd, err := unix.Openat(h.root.FD(), rel, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Fstat(fd, &st) == nil && e.same(&st) && realPath(fd) == e.real
+}
+
 // remember caches a small file just read whole, with the headers sent.
 func (h *Handler) remember(rel string, f *file, body []byte, hdr http.Header) {
 	h.cache.put(rel, &cachedFile{
 		dev: f.st.Dev, ino: f.st.Ino, size: f.st.Size, mtime: f.st.Mtim, ctime: f.st.Ctim,
+		real:         f.real,
 		body:         append([]byte(nil), body...),
 		compressible: compressible(hdr.Get("Content-Type")),
 		ctype:        hdr["Content-Type"],

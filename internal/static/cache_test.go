@@ -102,3 +102,36 @@ func TestSymlinkedRootFollowsDeploys(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A cached file reached through a symlink is served from the cache only
+// while it still resolves to the same place: renaming a directory on the
+// way changes no file, so the cache must notice the new name itself.
+func TestSmallCacheRechecksSymlinkTargets(t *testing.T) {
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "d"), 0o755)
+	os.WriteFile(filepath.Join(root, "d", "a.css"), []byte("A-CSS"), 0o644)
+	os.Symlink("d", filepath.Join(root, "dl"))
+	os.Symlink("dl/a.css", filepath.Join(root, "style.css"))
+	h, err := New(Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for i := range 2 {
+		if code, body := getBody(t, h, "/style.css"); code != 200 || body != "A-CSS" {
+			t.Fatalf("GET %d: %d %q", i, code, body)
+		}
+	}
+	if h.cache.get("style.css") == nil {
+		t.Fatal("a small file reached through a symlink was not cached")
+	}
+	// The same, unchanged file, now at a name never served.
+	if err := os.Rename(filepath.Join(root, "d"), filepath.Join(root, ".d")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(root, "dl"))
+	os.Symlink(".d", filepath.Join(root, "dl"))
+	if code, body := getBody(t, h, "/style.css"); code != 404 {
+		t.Fatalf("after the target's directory became a dot-directory: %d %q, want 404", code, body)
+	}
+}

@@ -6,12 +6,15 @@
 // outside unless Options.AllowSymlinksOutsideRoot; a symlink whose target
 // is inside the root, relative or absolute, is followed), a dotfile or
 // dot-directory (".env", ".git/"; ".well-known/" excepted, ACME needs it),
-// the source of a PHP file (an index_files entry naming one included), a
-// directory listing. What it adds over a bare file read, as nginx and
-// Caddy users expect: Content-Type, ETag and Last-Modified with 304s,
-// Range and HEAD (through http.ServeContent), precompressed ".br" and
-// ".gz" siblings, Cache-Control, a 301 to add a directory's trailing
-// slash, index files, and an SPA fallback.
+// the source of a PHP file (an index_files entry naming one included) or
+// a backup copy of one ("config.php.bak", "config.php~": isPHPBackup), a
+// file reached through a symlink whose resolved path fails those checks
+// (resolvedForbidden), a directory listing. What it adds over a bare file
+// read, as nginx and Caddy users expect: Content-Type, ETag and
+// Last-Modified with 304s, Range and HEAD (through http.ServeContent, at
+// most maxRanges ranges, none overlapping: see ignoreRanges),
+// precompressed ".br" and ".gz" siblings, Cache-Control, a 301 to add a
+// directory's trailing slash, index files, and an SPA fallback.
 package static
 
 import (
@@ -30,8 +33,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/fe-php/fe-php/internal/phpreq"
 )
 
 // Options configures a Handler.
@@ -62,7 +63,7 @@ type Options struct {
 type Handler struct {
 	opts  Options
 	root  *rootDir // files are opened beneath it
-	index []string // opts.IndexFiles without PHP sources, which are never sent
+	index []string // opts.IndexFiles without PHP sources and others never sent
 	cache *smallCache
 	log   *slog.Logger
 }
@@ -79,7 +80,7 @@ func New(opts Options) (*Handler, error) {
 	}
 	h := &Handler{opts: opts, root: root, log: log, cache: newSmallCache()}
 	for _, name := range opts.IndexFiles {
-		if !phpreq.IsPHPSource(name) {
+		if forbidden("/"+name) == "" {
 			h.index = append(h.index, name)
 		}
 	}
@@ -163,50 +164,53 @@ func (h *Handler) notServed(w http.ResponseWriter, r *http.Request, upath, why s
 	http.Error(w, strconv.Itoa(status)+" "+strings.ToLower(http.StatusText(status)), status)
 }
 
-// forbidden says why upath must never be served, or "" if it may be.
-func forbidden(upath string) string {
-	if strings.ContainsAny(upath, "\x00\\") {
-		return "NUL byte or backslash in path"
-	}
-	for seg := range strings.SplitSeq(upath, "/") {
-		if len(seg) > 0 && seg[0] == '.' && seg != ".well-known" {
-			return "dotfile or dot-directory"
-		}
-	}
-	if phpreq.IsPHPSource(upath) {
-		return "PHP source is never served as a static file"
-	}
-	return ""
-}
-
 // open opens rel beneath the root. Unless symlinks may leave the root,
 // the kernel enforces that nothing (symlink or "..") resolves outside it.
+// A file reached through a symlink is served only if resolvedForbidden
+// finds nothing against where it ended up.
 func (h *Handler) open(rel string) (*file, error) {
 	if rel == "" {
 		rel = "."
 	}
-	var fd int
-	var err error
 	const flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
-	if h.opts.AllowSymlinksOutsideRoot {
-		fd, err = unix.Openat(h.root.FD(), rel, flags, 0)
-	} else {
-		fd, err = openBeneath(h.root.FD(), rel, flags)
-		if err == unix.EXDEV {
-			// An absolute symlink, or one whose target leaves the root
-			// and comes back: allowed if it ends up inside the root.
-			fd, err = h.openResolvedInside(rel, flags)
+	// The common case first, at no extra cost: no symlink on the way, so
+	// the file's name is rel, which forbidden has judged already.
+	fd, err := openat2(h.root.FD(), rel, flags, unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS)
+	var real string
+	if err == unix.ELOOP || err == unix.EXDEV || err == unix.ENOSYS {
+		// A symlink (or a loop), or no openat2 to tell.
+		if fd, err = h.openFollowing(rel, flags); err == nil {
+			var why string
+			if real, why = h.resolvedForbidden(fd); why != "" {
+				unix.Close(fd)
+				return nil, &os.PathError{Op: "open", Path: rel, Err: refusedError("symlink target: " + why)}
+			}
 		}
 	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
-	f := &file{fd: fd, name: rel}
+	f := &file{fd: fd, name: rel, real: real}
 	if err := unix.Fstat(fd, &f.st); err != nil {
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "fstat", Path: rel, Err: err}
 	}
 	return f, nil
+}
+
+// openFollowing opens rel beneath the root following symlinks: those
+// that resolve inside the root, or any with AllowSymlinksOutsideRoot.
+func (h *Handler) openFollowing(rel string, flags int) (int, error) {
+	if h.opts.AllowSymlinksOutsideRoot {
+		return unix.Openat(h.root.FD(), rel, flags, 0)
+	}
+	fd, err := openBeneath(h.root.FD(), rel, flags)
+	if err == unix.EXDEV {
+		// An absolute symlink, or one whose target leaves the root
+		// and comes back: allowed if it ends up inside the root.
+		fd, err = h.openResolvedInside(rel, flags)
+	}
+	return fd, err
 }
 
 // file is a file opened beneath the root. It stays a raw descriptor
@@ -217,6 +221,7 @@ type file struct {
 	fd   int
 	st   unix.Stat_t
 	name string
+	real string // resolved path if reached through a symlink, else ""
 	os   *os.File
 }
 
@@ -261,27 +266,35 @@ func (f *file) readFull(buf []byte) (int, error) {
 
 var openat2Missing atomic.Bool // set once if the kernel has no openat2
 
+// openat2 opens rel relative to dirfd with openat2(2) and resolve flags
+// (RESOLVE_NO_MAGICLINKS always added), or fails with ENOSYS if the
+// kernel has no openat2.
+func openat2(dirfd int, rel string, flags int, resolve uint64) (int, error) {
+	if openat2Missing.Load() {
+		return -1, unix.ENOSYS
+	}
+	how := &unix.OpenHow{Flags: uint64(flags), Resolve: resolve | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(dirfd, rel, how)
+	// EAGAIN: a concurrent rename made the kernel unsure the resolution
+	// stayed beneath; it asks for a retry.
+	for i := 0; err == unix.EAGAIN && i < 8; i++ {
+		fd, err = unix.Openat2(dirfd, rel, how)
+	}
+	if err == unix.ENOSYS {
+		openat2Missing.Store(true)
+	}
+	return fd, err
+}
+
 // openBeneath opens rel relative to dirfd, refusing (EXDEV) any
 // resolution that leaves dirfd (RESOLVE_BENEATH), absolute symlinks
 // included.
 func openBeneath(dirfd int, rel string, flags int) (int, error) {
-	if !openat2Missing.Load() {
-		how := &unix.OpenHow{
-			Flags:   uint64(flags),
-			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
-		}
-		fd, err := unix.Openat2(dirfd, rel, how)
-		// EAGAIN: a concurrent rename made the kernel unsure the
-		// resolution stayed beneath; it asks for a retry.
-		for i := 0; err == unix.EAGAIN && i < 8; i++ {
-			fd, err = unix.Openat2(dirfd, rel, how)
-		}
-		if err != unix.ENOSYS {
-			return fd, err
-		}
-		openat2Missing.Store(true)
+	fd, err := openat2(dirfd, rel, flags, unix.RESOLVE_BENEATH)
+	if err == unix.ENOSYS {
+		return openBeneathSlow(dirfd, rel, flags)
 	}
-	return openBeneathSlow(dirfd, rel, flags)
+	return fd, err
 }
 
 // openResolvedInside opens rel beneath the root following every symlink,
@@ -386,7 +399,8 @@ func isNotExist(err error) bool {
 
 func statusFor(err error) int {
 	switch {
-	case isNotExist(err), errors.Is(err, unix.EXDEV), errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENAMETOOLONG):
+	case isNotExist(err), errors.Is(err, unix.EXDEV), errors.Is(err, unix.ELOOP), errors.Is(err, unix.ENAMETOOLONG),
+		errors.As(err, new(refusedError)):
 		return http.StatusNotFound
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 		return http.StatusForbidden
@@ -433,6 +447,9 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *file, rel
 		if hdr.Get("Content-Encoding") != "" {
 			hdr["Content-Type"] = []string{"application/octet-stream"}
 		}
+	}
+	if rng := r.Header.Get("Range"); rng != "" && ignoreRanges(rng, f.size()) {
+		r = withoutRange(r)
 	}
 	http.ServeContent(w, r, rel, f.modTime(), f.File())
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -234,6 +235,127 @@ func TestSymlinksOutsideRootAllowed(t *testing.T) {
 	wantStatus(t, resp, body, 200)
 	for _, p := range []string{"/../secret.txt", "/%2e%2e/secret.txt", "/static/..%2f..%2fsecret.txt", `/..\secret.txt`, "/.env", "/x.php"} {
 		resp, body := rawGet(t, s.Addr, p)
+		notServed(t, "GET "+p, resp.StatusCode, body)
+	}
+}
+
+// TestSecuritySymlinkTargets: a symlink is only followed to a file the
+// server would send under its own name: links to PHP sources, backups
+// and dotfiles give 404, whatever the link is called, and with
+// allow_symlinks_outside_root too; an ordinary link still works.
+func TestSecuritySymlinkTargets(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{
+		"outside/secret.php":    "<?php echo '" + secret + "';",
+		"outside/pub/app.js":    "OUTSIDE-APP-JS",
+		"root/config.php":       "<?php echo '" + secret + "';",
+		"root/config.php.bak":   "<?php echo '" + secret + "';",
+		"root/.env":             "DB_PASSWORD=" + secret,
+		"root/.git/config":      "[core] " + secret,
+		"root/style.v2.css":     "STYLE-V2",
+		"root/safe.txt":         "symlink:config.php",
+		"root/x.css":            "symlink:.env",
+		"root/y.js":             "symlink:../outside/secret.php",
+		"root/z.txt":            "symlink:config.php.bak",
+		"root/abs.txt":          "symlink:{{root}}/config.php",
+		"root/dir-link":         "symlink:.git",
+		"root/sub/up.css":       "symlink:../.env",
+		"root/style.css":        "symlink:style.v2.css",
+		"root/pub":              "symlink:../outside/pub",
+		"root/assets/app.js":    "APP-JS",
+		"root/assets/app.js.gz": "symlink:../.env",
+	}
+	for _, outside := range []bool{false, true} {
+		cfg := strings.Replace(secureConfig, `index_files = ["index.php", "index.html"]`, `index_files = ["index.html"]`+"\nprecompressed = true", 1)
+		if outside {
+			cfg = strings.Replace(cfg, `root = "root"`, "root = \"root\"\nallow_symlinks_outside_root = true", 1)
+		}
+		s := startServer(t, cfg, files)
+		for _, p := range []string{
+			"/safe.txt", "/x.css", "/y.js", "/z.txt", "/abs.txt", "/dir-link/config", "/sub/up.css",
+			"/%73afe.txt", "/SAFE.TXT", "/safe.txt.", "/dir-link/%63onfig", "/dir%2dlink/config",
+		} {
+			for i := range 2 { // the second time, a cached answer would show
+				resp, body := rawGet(t, s.Addr, p)
+				what := fmt.Sprintf("outside %v: GET %s (%d)", outside, p, i)
+				if resp.StatusCode != 404 {
+					t.Errorf("%s: status %d, want 404", what, resp.StatusCode)
+				}
+				notServed(t, what, resp.StatusCode, body)
+			}
+		}
+		for p, want := range map[string]string{"/style.css": "STYLE-V2", "/assets/app.js": "APP-JS"} {
+			for i := range 2 {
+				resp, body := rawGet(t, s.Addr, p, "Accept-Encoding: gzip")
+				wantStatus(t, resp, body, 200)
+				if string(body) != want {
+					t.Errorf("outside %v: GET %s (%d): %q, want %q", outside, p, i, body, want)
+				}
+			}
+		}
+		resp, body := rawGet(t, s.Addr, "/pub/app.js")
+		if outside {
+			wantStatus(t, resp, body, 200)
+		} else {
+			wantStatus(t, resp, body, 404)
+		}
+	}
+}
+
+// TestSecurityDebianWordPressLinks: Debian's WordPress layout, a static
+// root of links into /var/lib/wordpress and /usr/share/wordpress whose
+// themes are links again, serves its assets with
+// allow_symlinks_outside_root, and not what a link there reaches that
+// the server never sends.
+func TestSecurityDebianWordPressLinks(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, `
+[backend]
+default_backend = "static"
+
+[backend.static_files]
+root = "webroot"
+allow_symlinks_outside_root = true
+
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/" }
+backend = "static"
+priority = 1
+`, map[string]string{
+		"share/wp-includes/js/jquery.js":            "JQUERY",
+		"share/wp-content/themes/tt3/style.css":     "TT3-STYLE",
+		"share/wp-content/themes/tt3/functions.php": "<?php " + secret,
+		"share/wp-config.php":                       "<?php " + secret,
+		"lib/wp-content/uploads/2026/11/a.jpg":      "JPEG",
+		"lib/wp-content/uploads/x.php.bak":          "<?php " + secret,
+		"lib/wp-content/uploads/.htaccess":          secret,
+		"lib/wp-content/uploads/cfg.jpg":            "symlink:{{dir}}/share/wp-config.php",
+		"lib/wp-content/uploads/dot.css":            "symlink:.htaccess",
+		"lib/wp-content/themes/tt3":                 "symlink:{{dir}}/share/wp-content/themes/tt3",
+		"webroot/wp-content":                        "symlink:{{dir}}/lib/wp-content",
+		"webroot/wp-includes":                       "symlink:{{dir}}/share/wp-includes",
+	})
+	for p, want := range map[string]string{
+		"/wp-includes/js/jquery.js":         "JQUERY",
+		"/wp-content/themes/tt3/style.css":  "TT3-STYLE",
+		"/wp-content/uploads/2026/11/a.jpg": "JPEG",
+	} {
+		for i := range 2 {
+			resp, body := rawGet(t, s.Addr, p)
+			wantStatus(t, resp, body, 200)
+			if string(body) != want {
+				t.Errorf("GET %s (%d): %q, want %q", p, i, body, want)
+			}
+		}
+	}
+	for _, p := range []string{
+		"/wp-content/themes/tt3/functions.php", "/wp-content/uploads/x.php.bak", "/wp-content/uploads/.htaccess",
+		"/wp-content/uploads/cfg.jpg", "/wp-content/uploads/dot.css", "/wp-content/uploads/x.php%2Ebak",
+	} {
+		resp, body := rawGet(t, s.Addr, p)
+		if resp.StatusCode != 404 {
+			t.Errorf("GET %s: status %d, want 404", p, resp.StatusCode)
+		}
 		notServed(t, "GET "+p, resp.StatusCode, body)
 	}
 }

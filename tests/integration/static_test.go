@@ -582,3 +582,105 @@ index_files = ["index.php", "index.html"]
 		}
 	}
 }
+
+// TestStaticRangeAbuse: a Range header cannot make the server send more
+// than the file (CVE-2011-3192): more than 16 ranges, or overlapping
+// ones, get the whole file once with 200; two disjoint ranges still get
+// a 206 multipart/byteranges.
+func TestStaticRangeAbuse(t *testing.T) {
+	t.Parallel()
+	big := randomBytes(1<<20, 7)
+	small := big[:1000]
+	s := startServer(t, staticOnly, map[string]string{"root/big.bin": string(big), "root/small.bin": string(small)})
+	ranges := func(n int, spec func(i int) string) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = spec(i)
+		}
+		return "Range: bytes=" + strings.Join(parts, ",")
+	}
+	for _, f := range []struct {
+		path string
+		body []byte
+	}{{"/big.bin", big}, {"/small.bin", small}} {
+		size := len(f.body)
+		for _, rng := range []string{
+			ranges(1000, func(i int) string { return strconv.Itoa(2*i) + "-" + strconv.Itoa(2*i) }),
+			ranges(1000, func(int) string { return "0-0" }),
+			ranges(1000, func(int) string { return "-1" }),
+			ranges(1000, func(int) string { return strconv.Itoa(size-size/1000) + "-" }),
+			ranges(17, func(i int) string { return strconv.Itoa(10*i) + "-" + strconv.Itoa(10*i+4) }),
+			"Range: bytes=0-99,50-149",
+		} {
+			resp, body := get(t, s, f.path, rng)
+			if resp.StatusCode != 200 || !bytes.Equal(body, f.body) {
+				t.Errorf("GET %s %.60s...: %d, %d bytes (%.1fx the file); want 200 and the file once",
+					f.path, rng, resp.StatusCode, len(body), float64(len(body))/float64(size))
+			}
+		}
+	}
+	// Two disjoint ranges: multipart, as before.
+	resp, body := get(t, s, "/big.bin", "Range: bytes=0-9,1000-1009")
+	wantStatus(t, resp, body, 206)
+	mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt != "multipart/byteranges" {
+		t.Fatalf("two disjoint ranges: Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	got := parts(t, body, params["boundary"])
+	want := []string{"bytes 0-9/1048576\n" + string(big[:10]), "bytes 1000-1009/1048576\n" + string(big[1000:1010])}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("two disjoint ranges: parts %q", got)
+	}
+	// The limit: 16 disjoint ranges are still answered part by part.
+	resp, body = get(t, s, "/big.bin", ranges(16, func(i int) string { return strconv.Itoa(10*i) + "-" + strconv.Itoa(10*i+4) }))
+	wantStatus(t, resp, body, 206)
+	if _, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); len(parts(t, body, params["boundary"])) != 16 {
+		t.Errorf("16 disjoint ranges: not 16 parts")
+	}
+}
+
+// TestStaticBackupNames: editor and backup copies of PHP sources
+// ("config.php~", "config.php.bak", "#config.php#"...) are never sent,
+// whatever the case or encoding; look-alike names are.
+func TestStaticBackupNames(t *testing.T) {
+	t.Parallel()
+	const src = "<?php $password = 'BACKUP-SOURCE';"
+	files := map[string]string{"root/index.html": "INDEX"}
+	for _, name := range []string{
+		"config.php~", "config.php.bak", "config.php.old", "config.php.orig", "config.php.save",
+		"config.php.swp", "config.php.swo", ".config.php.swp", "#config.php#", "config.php.dist",
+		"config.php.tmp", "config.php.1", "config.php-", "config.php.", "config.php..", "config.php ",
+		"CONFIG.PHP.BAK", "wp-config.php.2024", "lib.inc.old", "sub/page.php5~",
+	} {
+		files["root/"+name] = src
+	}
+	for _, name := range []string{"php.png", "phpinfo.html", "docs/php-guide.pdf", "my.phpstorm.xml"} {
+		files["root/"+name] = "LOOKALIKE " + name
+	}
+	s := startServer(t, staticOnly, files)
+	for _, target := range []string{
+		"/config.php~", "/config.php%7e", "/config.php%7E", "/config.php.bak", "/config.php%2ebak", "/config.ph%70.bak",
+		"/config.php.old", "/config.php.orig", "/config.php.save", "/config.php.swp", "/config.php.swo",
+		"/.config.php.swp", "/%2econfig.php.swp", "/%23config.php%23", "/config.php.dist", "/config.php.tmp",
+		"/config.php.1", "/config.php-", "/config.php.", "/config.php..", "/config.php%2e", "/config.php%20",
+		"/CONFIG.PHP.BAK", "/CONFIG.PHP%2EBAK", "/wp-config.php.2024", "/lib.inc.old", "/sub/page.php5~",
+		"/sub/../config.php.bak", "/sub/%2e%2e/config.php.bak", "//config.php.bak",
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			out := rawExchange(t, s.Addr, method+" "+target+" HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+			if status := statusOf(t, out); status != 404 && status != 400 {
+				t.Errorf("%s %s: status %d, want 404", method, target, status)
+			}
+			if bytes.Contains(out, []byte("BACKUP-SOURCE")) {
+				t.Errorf("%s %s: the PHP source leaked", method, target)
+			}
+		}
+	}
+	for _, p := range []string{"/php.png", "/phpinfo.html", "/docs/php-guide.pdf", "/my.phpstorm.xml"} {
+		resp, body := rawGet(t, s.Addr, p)
+		wantStatus(t, resp, body, 200)
+		if !bytes.HasPrefix(body, []byte("LOOKALIKE ")) {
+			t.Errorf("GET %s: body %q", p, body)
+		}
+	}
+}
