@@ -55,6 +55,17 @@ func fephpGoWrite(h C.uintptr_t, status C.int, hdrs *C.char, hlen C.size_t, data
 		return C.FEPHP_STOP
 	}
 	defer recovered(j, &rc)
+	if rc := j.emit(status, hdrs, hlen, data, n); rc != C.FEPHP_OK {
+		return rc
+	}
+	if flush != 0 && j.out.Flush() != nil {
+		return C.FEPHP_STOP
+	}
+	return C.FEPHP_OK
+}
+
+// emit passes PHP's head (the first time) and data to the Output.
+func (j *job) emit(status C.int, hdrs *C.char, hlen C.size_t, data *C.char, n C.size_t) C.int {
 	if !j.out.HasHead() {
 		if err := j.out.Head(int(status), cbytes(hdrs, hlen)); err != nil {
 			return result(j, err)
@@ -63,11 +74,6 @@ func fephpGoWrite(h C.uintptr_t, status C.int, hdrs *C.char, hlen C.size_t, data
 	if b := cbytes(data, n); len(b) > 0 {
 		if _, err := j.out.Write(b); err != nil {
 			return C.FEPHP_STOP // the client has gone: connection_aborted()
-		}
-	}
-	if flush != 0 {
-		if err := j.out.Flush(); err != nil {
-			return C.FEPHP_STOP
 		}
 	}
 	return C.FEPHP_OK
@@ -112,17 +118,10 @@ func fephpGoFinish(h C.uintptr_t, status C.int, hdrs *C.char, hlen C.size_t, dat
 		return C.FEPHP_STOP
 	}
 	defer recovered(j, &rc)
-	if !j.out.HasHead() {
-		if err := j.out.Head(int(status), cbytes(hdrs, hlen)); err != nil {
-			return result(j, err)
-		}
+	if rc := j.emit(status, hdrs, hlen, data, n); rc != C.FEPHP_OK {
+		return rc
 	}
-	if b := cbytes(data, n); len(b) > 0 {
-		if _, err := j.out.Write(b); err != nil {
-			return C.FEPHP_STOP
-		}
-	}
-	if err := j.out.Finish(); err != nil {
+	if j.out.Finish() != nil {
 		return C.FEPHP_STOP
 	}
 	return C.FEPHP_OK

@@ -166,28 +166,14 @@ func TestHardenInvalidStatus(t *testing.T) {
 			s := startPHP(t, b, "shutdown_timeout = \"5s\"")
 			jar, _ := cookiejar.New(nil)
 			c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-			if resp, err := c.Get(s.URL("/session.php")); err != nil {
-				t.Fatal(err)
-			} else {
-				resp.Body.Close()
-			}
+			clientGet(t, c, s.URL("/session.php"))
 			for _, q := range []string{"", "?flush=1", "?code=99", "?code=101&flush=1", "?session=1&flush=1"} {
-				resp, err := c.Get(s.URL("/badstatus.php" + q))
-				if err != nil {
-					t.Fatalf("%s: %v", q, err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
+				resp, body := clientGet(t, c, s.URL("/badstatus.php"+q))
 				if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "body") {
 					t.Errorf("%s: %d %q, want a 500 without the script's body", q, resp.StatusCode, body)
 				}
 			}
-			resp, err := c.Get(s.URL("/session.php"))
-			if err != nil {
-				t.Fatalf("the session after the invalid status: %v", err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp, body := clientGet(t, c, s.URL("/session.php"))
 			// The script that failed held the session's lock: it is free.
 			if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "n=") || string(body) == "n=1" {
 				t.Errorf("the session after the invalid status: %s %q", describe(resp), body)
@@ -244,4 +230,19 @@ func TestHardenShutdownWithRunningScript(t *testing.T) {
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("SIGTERM took %s with shutdown_timeout 2s", d)
 	}
+}
+
+// clientGet is a GET through c (with its cookie jar); the body is read.
+func clientGet(t *testing.T, c *http.Client, url string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: reading the body: %v", url, err)
+	}
+	return resp, body
 }
