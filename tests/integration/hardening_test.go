@@ -56,12 +56,15 @@ func TestHardenSlowUploadHoldsNoPHP(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			fmt.Fprintf(conn, "POST /input.php HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n0123456789")
+			// 200 KB: more than any body a backend could hold in memory
+			// before taking PHP.
+			const size = 200000
+			fmt.Fprintf(conn, "POST /input.php HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n0123456789", size)
 			time.Sleep(200 * time.Millisecond) // the upload is under way
 			resp, body := get(t, s.Server, "/slow.php")
 			wantStatus(t, resp, body, http.StatusOK)
 			// The slow upload still completes.
-			fmt.Fprintf(conn, "%s", strings.Repeat("x", 90))
+			fmt.Fprintf(conn, "%s", strings.Repeat("x", size-10))
 			conn.SetDeadline(time.Now().Add(20 * time.Second))
 			out, _ := io.ReadAll(io.LimitReader(conn, 4096))
 			if !strings.HasPrefix(string(out), "HTTP/1.1 200") {

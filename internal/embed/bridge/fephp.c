@@ -44,6 +44,11 @@ static __thread int thread_ready;   /* this thread has its PHP context */
 static __thread int thread_dirty;   /* its last request did not end cleanly: recycle it */
 static __thread int thread_served;  /* requests since the context was made */
 static int max_requests;
+/* PHP contexts live on the OS threads that ran PHP, and Go may run a
+ * request on more threads over time than there are slots: a thread that
+ * made a context beyond max_contexts frees it after its request. */
+static int max_contexts;
+static int contexts;  /* atomic: contexts that exist */
 
 /* Output is delivered to Go once this much is buffered. */
 #define OUT_CHUNK (64 * 1024)
@@ -378,6 +383,7 @@ int fephp_startup(fephp_config *cfg)
 	cb = cfg->cb;
 	ini_defaults_text = cfg->ini_defaults;
 	max_requests = cfg->max_requests;
+	max_contexts = cfg->max_contexts;
 
 	php_tsrm_startup();
 	ZEND_TSRMLS_CACHE_UPDATE();
@@ -419,6 +425,7 @@ static void thread_context(void)
 	if (thread_ready && (thread_dirty || (max_requests > 0 && thread_served >= max_requests))) {
 		ts_free_thread();
 		thread_ready = 0;
+		__atomic_sub_fetch(&contexts, 1, __ATOMIC_RELAXED);
 		char msg[128];
 		int n = thread_dirty
 		        ? snprintf(msg, sizeof(msg), "PHP thread context recycled: its last request did not end cleanly")
@@ -427,6 +434,7 @@ static void thread_context(void)
 		thread_dirty = 0;
 	}
 	if (!thread_ready) {
+		__atomic_add_fetch(&contexts, 1, __ATOMIC_RELAXED);
 		(void)ts_resource(0);
 		ZEND_TSRMLS_CACHE_UPDATE();
 		set_sapi_constant();
@@ -496,5 +504,12 @@ int fephp_execute(fephp_request *req)
 	req->out_len = req->finished ? 0 : out_buf.len;
 	SG(server_context) = NULL;
 	cur = NULL;
+	/* Over the bound: this thread gives its context back. (Its output
+	 * buffers are not PHP's: req->out stays valid for Go.) */
+	if (max_contexts > 0 && __atomic_load_n(&contexts, __ATOMIC_RELAXED) > max_contexts) {
+		ts_free_thread();
+		thread_ready = 0;
+		__atomic_sub_fetch(&contexts, 1, __ATOMIC_RELAXED);
+	}
 	return rc;
 }

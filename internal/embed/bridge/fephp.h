@@ -91,6 +91,7 @@ typedef struct fephp_config {
 	const char *ini_file;      /* php.ini to load, or NULL for none */
 	const char *ini_entries;   /* "key=value\n": above php.ini */
 	int max_requests;          /* recycle a thread's PHP context after this many (0: never) */
+	int max_contexts;          /* PHP contexts kept at rest, across threads */
 	fephp_callbacks cb;
 	char error[512];           /* out: why startup failed */
 } fephp_config;
