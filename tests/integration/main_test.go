@@ -52,12 +52,56 @@ func buildAndRun(m *testing.M) int {
 	if buildTags != "" {
 		args = append(args, "-tags", buildTags)
 	}
+	// Under "go test -race" the server is race-checked too: a data race in
+	// it then fails the test that ran into it (see Server's cleanup).
+	if raceEnabled {
+		args = append(args, "-race")
+	}
 	cmd := exec.Command(goTool, append(args, "github.com/fe-php/fe-php/cmd/fe-php")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "integration: building fe-php: %v\n%s", err, out)
 		return 1
 	}
 	return m.Run()
+}
+
+// childEnv is env (nil: this process's environment) with GORACE set so
+// that a race-enabled fe-php writes its data race reports to stderr, where
+// the tests look for them (see raceReports), and exits with code 66 if it
+// found any, whatever GORACE the tests run with: the race runtime reads its
+// options in order and the last one wins.
+func childEnv(env []string) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	gorace := "log_path=stderr exitcode=66"
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GORACE="); ok {
+			gorace = strings.TrimSpace(v + " " + gorace)
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "GORACE="+gorace)
+}
+
+// raceReports returns the data race reports a race-enabled fe-php wrote to
+// its stderr, from the first one on, or "" if there are none.
+func raceReports(stderr string) string {
+	i := strings.Index(stderr, "WARNING: DATA RACE")
+	if i < 0 {
+		return ""
+	}
+	// A report starts with a line of "=" above the warning.
+	if sep := "==================\n"; strings.HasSuffix(stderr[:i], sep) {
+		i -= len(sep)
+	}
+	const limit = 64 << 10
+	if len(stderr)-i > limit {
+		return stderr[i:i+limit] + "\n... (truncated)"
+	}
+	return stderr[i:]
 }
 
 // Server is a running fe-php process.
@@ -138,6 +182,7 @@ func startServerCmd(t testing.TB, configTOML string, files map[string]string, co
 		s.cmd = command(s.Config)
 	}
 	s.cmd.Dir = dir
+	s.cmd.Env = childEnv(s.cmd.Env)
 	s.cmd.Stdout = &s.stdout
 	s.cmd.Stderr = &s.stderr
 	if err := s.cmd.Start(); err != nil {
@@ -157,7 +202,10 @@ func startServerCmd(t testing.TB, configTOML string, files map[string]string, co
 		close(s.done)
 	}()
 	t.Cleanup(func() {
-		s.Stop(t)
+		code := s.Stop(t)
+		if r := raceReports(s.Stderr()); r != "" {
+			t.Errorf("fe-php (exit code %d) reported a data race:\n%s", code, r)
+		}
 		if t.Failed() {
 			t.Logf("fe-php stderr:\n%s", tail(s.Stderr(), 4000))
 			t.Logf("fe-php stdout:\n%s", tail(s.Stdout(), 4000))
@@ -353,6 +401,7 @@ func runCLI(t testing.TB, dir string, args ...string) (stdout, stderr string, co
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Dir = dir
+	cmd.Env = childEnv(nil)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -366,6 +415,9 @@ func runCLI(t testing.TB, dir string, args ...string) (stdout, stderr string, co
 	}
 	if ctx.Err() != nil {
 		t.Fatalf("fe-php %s did not exit within 20s", strings.Join(args, " "))
+	}
+	if r := raceReports(e.String()); r != "" {
+		t.Errorf("fe-php %s (exit code %d) reported a data race:\n%s", strings.Join(args, " "), code, r)
 	}
 	return o.String(), e.String(), code
 }

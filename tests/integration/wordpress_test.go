@@ -313,8 +313,19 @@ func (w *wpSite) login(t *testing.T) {
 		"redirect_to": {w.base + "/wp-admin/"}, "testcookie": {"1"},
 	})
 	if resp.Request.URL.Path != "/wp-admin/" {
-		t.Fatalf("login ended at %s, not /wp-admin/: %s", resp.Request.URL, trunc(body))
+		t.Fatalf("login ended at %s (status %d), not /wp-admin/; WordPress says: %s", resp.Request.URL, resp.StatusCode, loginError(body))
 	}
+}
+
+// loginError is the text of the error wp-login.php shows (#login_error),
+// e.g. that cookies are blocked or the password is wrong.
+func loginError(page []byte) string {
+	m := regexp.MustCompile(`(?s)<div id="login_error">(.*?)</div>`).FindSubmatch(page)
+	if m == nil {
+		return "(no #login_error on the page) " + trunc(page)
+	}
+	text := regexp.MustCompile(`<[^>]*>`).ReplaceAll(m[1], nil)
+	return strings.Join(strings.Fields(string(text)), " ")
 }
 
 // restNonce asks WordPress for a REST API nonce (cookie authentication,
