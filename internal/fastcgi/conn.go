@@ -36,7 +36,54 @@ var (
 	// ErrBusy is returned by Do while the previous response has not been read
 	// to its end (or its body is still being sent).
 	ErrBusy = errors.New("fastcgi: previous request on this connection not finished")
+
+	// ErrNotSent is matched (errors.Is) by the error of a request that
+	// provably never reached the FastCGI server, so that it is safe to send it
+	// again on another connection, whatever its method. That is the case only
+	// when the connection failed before any byte of the request was written:
+	//
+	//   - Do, for a request without Body: the request's first (and only)
+	//     write failed having written nothing. Typically EPIPE or ECONNRESET
+	//     on a connection the server closed while it was idle (FPM restarted,
+	//     reloaded or killed): over a Unix socket such a write fails at once;
+	//     over TCP only once a reset came back, so there the first request
+	//     on such a connection usually fails with EOF or a reset after the
+	//     write instead (not ErrNotSent), unless the pool's liveness check
+	//     found the server's FIN first, which it almost always does.
+	//   - Response.Read (and Response.BodyErr), for a request with a Body: the
+	//     body writer's first write failed having written nothing, or reading
+	//     the response failed (EOF, a reset, a deadline, Abort) before that
+	//     first write began, which is then never made. The body writer reads
+	//     up to 64 KiB of Request.Body before that write: resend only a body
+	//     that can be read again.
+	//
+	// The error also wraps the underlying one (a *net.OpError, io.EOF
+	// converted to io.ErrUnexpectedEOF, a timeout, ...): a caller that does
+	// not retry timeouts checks for them as before.
+	//
+	// Every other failure may have run the script, once or partly, even when
+	// nothing of the response arrived, and must not be retried: FPM's child
+	// can die after it read the request (a segfault, the OOM killer,
+	// request_terminate_timeout, posix_kill of itself), which looks like EOF
+	// or a reset after a complete write; a partial write may have delivered
+	// a request whose params and body PHP already accepted; and a FIN that
+	// crosses the request (FPM closing a kept connection for pm.max_requests
+	// just as it is reused) looks the same as the child dying. The pool's
+	// liveness checks on Put and Get make that last race rare. Neither
+	// Conn.Reused nor Response.Received tells whether a script ran.
+	//
+	// Errors of Do that come before any write (ErrConnClosed,
+	// ErrConnBroken, ErrBusy, *ParamTooLongError) do not match ErrNotSent:
+	// retrying them on the same terms is pointless.
+	ErrNotSent = errors.New("fastcgi: request not sent")
 )
+
+// notSentError marks err as a failure before any byte of the request was
+// written (see ErrNotSent).
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string   { return e.err.Error() + " (request not sent)" }
+func (e *notSentError) Unwrap() []error { return []error{ErrNotSent, e.err} }
 
 // Request is one FastCGI responder request.
 type Request struct {
@@ -75,11 +122,20 @@ type Conn struct {
 	lastUsed time.Time
 
 	nreq     int
+	id       atomic.Uint32 // request id of the current (or last) request; Abort reads it
 	reused   bool
 	busy     bool // Do called, FCGI_END_REQUEST not read yet
 	broken   bool // the stream is out of sync
+	tainted  bool // a record of another request id arrived
 	deadline bool // a deadline is set
 	closed   atomic.Bool
+
+	// awaiting: the connection is in its pool's list of new connections
+	// whose first request awaits the first record of its response (see
+	// Pool.track). pendingSince and inPending are guarded by pool.mu.
+	awaiting     atomic.Bool
+	inPending    bool
+	pendingSince time.Time
 
 	resp  Response
 	enc   paramsEncoder
@@ -93,13 +149,27 @@ type Conn struct {
 	bodyRunning bool
 	bodyErr     error
 	bodyDone    chan struct{} // buffered: the body writer finished
+	headState   uint8         // the body writer's first write: headNone...
+	noWrite     bool          // reading the response failed before that write: never make it
 
 	// liveness check (conncheck_*.go)
-	raw     syscall.RawConn
-	checkFn func(fd uintptr) bool
-	checkOK bool
-	peek    [1]byte
+	raw      syscall.RawConn
+	checkFn  func(fd uintptr) bool
+	checkRes probeResult
+	peek     [1]byte
 }
+
+// probeResult is the outcome of the liveness check of an idle connection.
+type probeResult uint8
+
+const (
+	probeOK   probeResult = iota // nothing to read, not closed
+	probeData                    // unsolicited bytes arrived
+	probeDead                    // closed by the server, or failed
+)
+
+// alive reports whether an idle connection still looks usable (see probe).
+func (c *Conn) alive() bool { return c.probe() == probeOK }
 
 // Dial connects to a FastCGI server. network is "tcp" or "unix". Errors name
 // the address and the OS error, e.g.
@@ -145,12 +215,19 @@ func newConn(nc net.Conn, network, address string) *Conn {
 // deadlock. Do returns once the request is written (or the body writer
 // started); the response is read lazily.
 //
+// Each request on a connection gets a new request id (1, 2, ... 65535, then 1
+// again), and the response reader discards records of any other id (see
+// Tainted). A failure that proves the request was never sent matches
+// ErrNotSent; Do on a connection that is closed, broken or tainted returns
+// ErrConnClosed or ErrConnBroken, on one whose previous response is unfinished
+// ErrBusy.
+//
 // The returned Response belongs to the Conn and is valid until the next Do.
 func (c *Conn) Do(req *Request) (*Response, error) {
 	if c.closed.Load() {
 		return nil, ErrConnClosed
 	}
-	if c.broken {
+	if c.broken || c.tainted {
 		return nil, ErrConnBroken
 	}
 	// After FCGI_END_REQUEST the body writer is normally done or about to
@@ -158,12 +235,17 @@ func (c *Conn) Do(req *Request) (*Response, error) {
 	if c.busy || !c.waitBody(bodyWaitOnPut) {
 		return nil, ErrBusy
 	}
+	// A new id for every request: output that PHP-FPM sends for an earlier
+	// request after its FCGI_END_REQUEST (a script that goes on writing
+	// after fastcgi_finish_request(), php-src issue #18275) then cannot be
+	// taken for this request's response.
+	id := nextID(uint16(c.id.Load()))
 	e := &c.enc
 	if cap(e.buf) > maxKeptReqBuf {
 		e.buf = make([]byte, 0, 2048)
 	}
-	e.buf = appendBeginRequest(e.buf[:0])
-	e.start, e.err = -1, nil
+	e.buf = appendBeginRequest(e.buf[:0], id)
+	e.id, e.start, e.err = id, -1, nil
 	if req.Params != nil {
 		// A yield function made once per Conn: a range loop here would
 		// allocate its closure and state on every request.
@@ -173,51 +255,71 @@ func (c *Conn) Do(req *Request) (*Response, error) {
 		}
 		e.finish()
 	}
-	e.buf = appendHeader(e.buf, typeParams, 0)
+	e.buf = appendHeader(e.buf, typeParams, id, 0)
 
-	c.reused = c.nreq > 0
+	fresh := c.nreq == 0
+	c.id.Store(uint32(id))
+	c.reused = !fresh
 	c.nreq++
 	c.busy = true
 	r := &c.resp
-	*r = Response{c: c, stderr: req.Stderr}
+	*r = Response{c: c, id: id, stderr: req.Stderr}
 
 	if req.Body == nil {
-		e.buf = appendHeader(e.buf, typeStdin, 0)
-		if err := c.write(e.buf); err != nil {
+		e.buf = appendHeader(e.buf, typeStdin, id, 0)
+		if n, err := c.write(e.buf); err != nil {
 			c.broken = true
-			return nil, c.opError("write", err)
+			err = c.opError("write", err)
+			if n == 0 {
+				err = &notSentError{err}
+			}
+			return nil, err
 		}
-		return r, nil
+	} else {
+		select { // a stale signal of an earlier body writer
+		case <-c.bodyDone:
+		default:
+		}
+		c.bmu.Lock()
+		c.bodyRunning, c.bodyErr = true, nil
+		c.headState, c.noWrite = headNone, false
+		c.bmu.Unlock()
+		r.bodyPending = true
+		go c.writeBody(req.Body, e.buf, id)
 	}
-	select { // a stale signal of an earlier body writer
-	case <-c.bodyDone:
-	default:
+	if fresh && c.pool != nil {
+		// Only a connection's first request can wait in FPM's accept
+		// backlog: once a child answered, the connection stays with it.
+		c.pool.track(c)
 	}
-	c.bmu.Lock()
-	c.bodyRunning, c.bodyErr = true, nil
-	c.bmu.Unlock()
-	r.bodyPending = true
-	go c.writeBody(req.Body, e.buf)
 	return r, nil
 }
 
-func (c *Conn) write(b []byte) error {
+func (c *Conn) write(b []byte) (int, error) {
 	c.wmu.Lock()
-	_, err := c.nc.Write(b)
+	n, err := c.nc.Write(b)
 	c.wmu.Unlock()
-	return err
+	return n, err
 }
 
-var emptyStdin = [headerLen]byte{version1, typeStdin, 0, requestID, 0, 0, 0, 0}
+// States of the body writer's first write (Conn.headState), which carries
+// the begin-request and params records: whether the request was sent at all.
+const (
+	headNone    = iota // not begun
+	headWriting        // in progress
+	headWritten        // wrote at least one byte
+	headNotSent        // failed having written nothing
+)
 
 var bodyBufs = sync.Pool{New: func() any {
 	b := make([]byte, headerLen+maxContent+headerLen)
 	return &b
 }}
 
-// writeBody streams body as FCGI_STDIN records after head (the begin-request
-// and params records, not yet written), then the empty closing record.
-func (c *Conn) writeBody(body io.Reader, head []byte) {
+// writeBody streams body as FCGI_STDIN records of request id after head (the
+// begin-request and params records, not yet written), then the empty closing
+// record.
+func (c *Conn) writeBody(body io.Reader, head []byte, id uint16) {
 	bp := bodyBufs.Get().(*[]byte)
 	buf := *bp
 	var err error
@@ -228,29 +330,40 @@ func (c *Conn) writeBody(body io.Reader, head []byte) {
 			// The request cannot be completed: closing the connection ends
 			// the caller's Read, which then reports this error.
 			c.bmu.Lock()
-			c.bodyErr = err
+			if c.bodyErr == nil {
+				c.bodyErr = err
+			}
 			c.bmu.Unlock()
 			c.nc.Close()
 			break
 		}
 		rec := buf[:0]
 		if n > 0 {
-			putHeader(buf, typeStdin, n)
+			putHeader(buf, typeStdin, id, n)
 			rec = buf[:headerLen+n]
 		}
 		if rerr == io.EOF {
-			rec = append(rec, emptyStdin[:]...) // buf has room for it
+			rec = appendHeader(rec, typeStdin, id, 0) // buf has room for it
 		}
 		if head != nil {
 			if len(head)+len(rec) <= coalesceMax {
 				head = append(head, rec...)
 				rec = nil
 			}
-			err = c.write(head)
+			if !c.beginHead() {
+				break // the reader gave up on the request: see Response.fail
+			}
+			var wn int
+			wn, err = c.write(head)
+			c.endHead(err != nil && wn == 0)
 			head = nil
+			if err != nil && wn == 0 {
+				err = &notSentError{c.opError("write", err)}
+				break
+			}
 		}
 		if err == nil && len(rec) > 0 {
-			err = c.write(rec)
+			_, err = c.write(rec)
 		}
 		if err != nil {
 			err = c.opError("write", err)
@@ -268,6 +381,28 @@ func (c *Conn) writeBody(body io.Reader, head []byte) {
 	}
 	c.bmu.Unlock()
 	c.bodyDone <- struct{}{}
+}
+
+// beginHead marks the body writer's first write as begun, unless reading the
+// response already failed (then the request must stay unsent).
+func (c *Conn) beginHead() bool {
+	c.bmu.Lock()
+	defer c.bmu.Unlock()
+	if c.noWrite {
+		return false
+	}
+	c.headState = headWriting
+	return true
+}
+
+func (c *Conn) endHead(notSent bool) {
+	c.bmu.Lock()
+	if notSent {
+		c.headState = headNotSent
+	} else {
+		c.headState = headWritten
+	}
+	c.bmu.Unlock()
 }
 
 // readFull reads until b is full or r fails; a short read at the end of the
@@ -336,7 +471,7 @@ func (c *Conn) Abort() {
 	if c.wmu.TryLock() {
 		c.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		var b [headerLen]byte
-		putHeader(b[:], typeAbortRequest, 0)
+		putHeader(b[:], typeAbortRequest, uint16(c.id.Load()), 0)
 		c.nc.Write(b[:])
 		c.wmu.Unlock()
 	}
@@ -345,11 +480,19 @@ func (c *Conn) Abort() {
 }
 
 // Reused reports whether the connection served a request before the current
-// one: a pooled connection that FPM may have closed since (pm.max_requests).
-// A failure on such a connection is worth one retry on a new connection when
-// nothing of the response was received (Response.Received) and the request had
-// no body.
+// one. It does not tell whether a failed request may be retried: only an
+// error matching ErrNotSent does.
 func (c *Conn) Reused() bool { return c.reused }
+
+// Tainted reports whether a record of a request id other than the current
+// request's arrived on the connection: output that PHP-FPM sent for an
+// earlier request after its FCGI_END_REQUEST (a script writing after
+// fastcgi_finish_request(), php-src issue #18275), or a management record
+// (FPM sends none unasked). The response reader discards such records, so the
+// current response is intact, but what else the server may still send is
+// unknown: a tainted connection is never reused (Pool.Put closes it, Do
+// returns ErrConnBroken).
+func (c *Conn) Tainted() bool { return c.tainted }
 
 // Requests returns how many requests Do started on this connection.
 func (c *Conn) Requests() int { return c.nreq }
@@ -367,14 +510,24 @@ func (c *Conn) Close() error {
 
 func (c *Conn) release() {
 	if c.pool != nil {
+		c.untrack()
 		c.pool.release()
 	}
 }
 
+// untrack ends the pool's wait for the first record of this connection's
+// first response (see Pool.track).
+func (c *Conn) untrack() {
+	if c.awaiting.Swap(false) {
+		c.pool.untrack(c)
+	}
+}
+
 // reusable reports whether the connection can serve another request: the last
-// response was read to FCGI_END_REQUEST and its body writer finished cleanly.
+// response was read to FCGI_END_REQUEST, its body writer finished cleanly, and
+// nothing of another request arrived.
 func (c *Conn) reusable() bool {
-	if c.closed.Load() || c.broken || c.busy {
+	if c.closed.Load() || c.broken || c.tainted || c.busy {
 		return false
 	}
 	if !c.waitBody(bodyWaitOnPut) {

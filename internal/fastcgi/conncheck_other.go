@@ -4,4 +4,9 @@ package fastcgi
 
 func (c *Conn) initCheck() {}
 
-func (c *Conn) alive() bool { return c.br.Buffered() == 0 }
+func (c *Conn) probe() probeResult {
+	if c.br.Buffered() > 0 {
+		return probeData
+	}
+	return probeOK
+}

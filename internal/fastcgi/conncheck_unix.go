@@ -18,35 +18,40 @@ func (c *Conn) initCheck() {
 	c.raw = raw
 	c.checkFn = func(fd uintptr) bool {
 		for {
-			_, _, err := syscall.Recvfrom(int(fd), c.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			n, _, err := syscall.Recvfrom(int(fd), c.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 			switch {
 			case err == syscall.EINTR:
 				continue
 			case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
-				c.checkOK = true // nothing to read: the peer has not closed
+				c.checkRes = probeOK // nothing to read: the peer has not closed
+			case err == nil && n > 0:
+				// Unsolicited data: late output of the last request (after
+				// fastcgi_finish_request()), or anything else; the stream
+				// cannot be trusted.
+				c.checkRes = probeData
 			default:
-				// No error: the peer closed (0 bytes) or sent unsolicited
-				// data (the stream is out of sync); any other error: the
-				// socket is dead.
-				c.checkOK = false
+				// 0 bytes: the peer closed (or half-closed); any other
+				// error: the socket is dead.
+				c.checkRes = probeDead
 			}
 			return true
 		}
 	}
 }
 
-// alive reports whether an idle connection still looks usable: the server has
-// neither closed it nor sent anything since the last response.
-func (c *Conn) alive() bool {
+// probe checks an idle connection without blocking: probeOK if the server has
+// neither closed it nor sent anything since the last response, probeData if
+// something arrived, probeDead if it is closed or failed.
+func (c *Conn) probe() probeResult {
 	if c.br.Buffered() > 0 {
-		return false
+		return probeData
 	}
 	if c.raw == nil {
-		return true
+		return probeOK
 	}
-	c.checkOK = false
+	c.checkRes = probeDead
 	if err := c.raw.Read(c.checkFn); err != nil {
-		return false
+		return probeDead
 	}
-	return c.checkOK
+	return c.checkRes
 }

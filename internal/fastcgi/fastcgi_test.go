@@ -418,7 +418,7 @@ func TestPoolMaxSize(t *testing.T) {
 			// More children than MaxSize: an extra connection would be served,
 			// so ConnCount would see it.
 			f := startFPM(t, fpmtest.Options{Listen: network, Children: 5})
-			p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 3, ConnectTimeout: time.Second, WaitTimeout: 10 * time.Second})
+			p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 3, ConnectTimeout: time.Second, WaitTimeout: 10 * time.Second, KeepAlive: time.Minute})
 			defer p.Close()
 
 			stop := make(chan struct{})
@@ -505,7 +505,7 @@ func TestPoolMaxSize(t *testing.T) {
 
 func TestPoolExhausted(t *testing.T) {
 	f := startFPM(t, fpmtest.Options{Children: 2})
-	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 2, WaitTimeout: 200 * time.Millisecond})
+	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 2, WaitTimeout: 200 * time.Millisecond, KeepAlive: time.Minute})
 	defer p.Close()
 	ctx := context.Background()
 	c1, err := p.Get(ctx)
@@ -581,7 +581,7 @@ func TestPoolExhausted(t *testing.T) {
 
 func TestPoolPutUnfinished(t *testing.T) {
 	f := startFPM(t, fpmtest.Options{Children: 2})
-	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 2})
+	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 2, KeepAlive: time.Minute})
 	defer p.Close()
 	c, err := p.Get(context.Background())
 	if err != nil {
@@ -603,7 +603,8 @@ func TestPoolPutUnfinished(t *testing.T) {
 
 func TestPoolIdleTimeout(t *testing.T) {
 	f := startFPM(t, fpmtest.Options{Children: 2})
-	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 2, MaxIdleTime: 100 * time.Millisecond})
+	// KeepAlive < 0: MaxIdleTime alone limits the idle time.
+	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 2, MaxIdleTime: 100 * time.Millisecond, KeepAlive: -1})
 	defer p.Close()
 	c, err := p.Get(context.Background())
 	if err != nil {
@@ -624,7 +625,7 @@ func TestPoolIdleTimeout(t *testing.T) {
 
 func TestPoolMaxLifetime(t *testing.T) {
 	f := startFPM(t, fpmtest.Options{Children: 2})
-	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 2, MaxLifetime: 150 * time.Millisecond})
+	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 2, MaxLifetime: 150 * time.Millisecond, KeepAlive: time.Minute})
 	defer p.Close()
 	c, err := p.Get(context.Background())
 	if err != nil {
@@ -640,7 +641,7 @@ func TestPoolMaxLifetime(t *testing.T) {
 
 func TestPoolClose(t *testing.T) {
 	f := startFPM(t, fpmtest.Options{Children: 2})
-	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 1})
+	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 1, KeepAlive: time.Minute})
 	c, err := p.Get(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -702,6 +703,11 @@ func TestMaxRequests(t *testing.T) {
 			if !errors.Is(err, io.ErrUnexpectedEOF) {
 				t.Errorf("err = %v, want io.ErrUnexpectedEOF", err)
 			}
+			// FPM half-closed and drains: the write succeeded, and EOF
+			// after a written request proves nothing (see ErrNotSent).
+			if errors.Is(err, ErrNotSent) {
+				t.Errorf("err = %v matches ErrNotSent", err)
+			}
 			if !c.Reused() {
 				t.Error("Reused() = false")
 			}
@@ -720,7 +726,7 @@ func TestMaxRequests(t *testing.T) {
 
 			// The pool finds such connections dead on Put (or Get), closes
 			// them, and dials anew: no request fails.
-			p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 1})
+			p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 1, KeepAlive: time.Minute})
 			defer p.Close()
 			for i := range 6 {
 				pc, err := p.Get(context.Background())
@@ -733,7 +739,8 @@ func TestMaxRequests(t *testing.T) {
 					t.Fatalf("pool request %d: %q", i, res.body)
 				}
 				if i%2 == 1 {
-					// Let the FIN arrive (a retry covers the race otherwise).
+					// Let the FIN arrive: a request crossing it fails (and is
+					// not retried, see ErrNotSent).
 					eventually(time.Second, func() bool { return !pc.alive() })
 				}
 				p.Put(pc)
@@ -863,7 +870,7 @@ func TestEchoBeforeReadNoDeadlock(t *testing.T) {
 func TestRestartedFPM(t *testing.T) {
 	// Every pooled connection dies with FPM; Get finds them dead and dials anew.
 	f := startFPM(t, fpmtest.Options{Listen: "tcp", Children: 2})
-	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 2})
+	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 2, KeepAlive: time.Minute})
 	defer p.Close()
 	do := func() string {
 		c, err := p.Get(context.Background())
@@ -895,7 +902,7 @@ func BenchmarkHello(b *testing.B) {
 	for _, network := range networks {
 		b.Run(network, func(b *testing.B) {
 			f := startFPM(b, fpmtest.Options{Listen: network, Children: 4})
-			p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 4, ConnectTimeout: time.Second})
+			p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 4, ConnectTimeout: time.Second, KeepAlive: 2 * time.Second})
 			defer p.Close()
 			env := params(f, "GET", "hello.php", "")
 			req := &Request{Params: env}
@@ -934,7 +941,7 @@ func BenchmarkHello(b *testing.B) {
 
 func BenchmarkHelloParallel(b *testing.B) {
 	f := startFPM(b, fpmtest.Options{Listen: "unix", Children: 4})
-	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 4, ConnectTimeout: time.Second})
+	p := NewPool(PoolConfig{Network: f.Network, Address: f.Address, MaxSize: 4, ConnectTimeout: time.Second, KeepAlive: 2 * time.Second})
 	defer p.Close()
 	env := params(f, "GET", "hello.php", "")
 	b.ReportAllocs()

@@ -17,16 +17,33 @@ var (
 
 // PoolConfig configures a Pool.
 //
-// Against PHP-FPM, MaxSize must not exceed pm.max_children: a kept-open
-// connection holds one FPM child, so a connection dialed beyond the children
-// is accepted by the kernel but never served while the others stay open.
+// Against PHP-FPM, a kept-open connection holds one FPM child: a connection
+// dialed while every child is attached to another one waits in FPM's accept
+// backlog. The pool limits the damage (KeepAlive; and Put closes a returned
+// connection while a new connection's request waits in the backlog), but a
+// MaxSize above pm.max_children (of all clients together) still costs
+// reconnects under load.
 type PoolConfig struct {
 	Network, Address string        // "tcp" "127.0.0.1:9000" or "unix" "/run/php/fpm.sock"
 	MaxSize          int           // never more open connections than this (idle + in use + dialing); <= 0: no limit
-	MaxIdleTime      time.Duration // idle connections unused for longer are closed (0: never)
+	MaxIdleTime      time.Duration // idle connections unused for longer are closed (0: never; see also KeepAlive)
 	MaxLifetime      time.Duration // connections older than this are closed when returned or taken (0: never)
 	ConnectTimeout   time.Duration // dial timeout (0: none besides the context)
 	WaitTimeout      time.Duration // how long Get waits for a free slot before ErrPoolExhausted (0: only the context bounds it)
+
+	// KeepAlive is how long a connection returned by Put may stay idle
+	// before it is closed, so that an idle client does not keep FPM's
+	// children pinned (each kept connection holds one) from other clients
+	// or from this pool's own new connections. Together with MaxIdleTime the
+	// smaller wins. An idle connection is closed when Get finds it expired,
+	// or by the janitor within half of the limit (at most a second) after it
+	// expired.
+	//
+	// 0 means no keep-alive at all: Put closes every connection (a waiting
+	// Get then dials with the freed slot), so each request dials. The zero
+	// PoolConfig therefore keeps nothing; set it (e.g. 2s) to reuse
+	// connections. Negative: no limit of its own, MaxIdleTime alone applies.
+	KeepAlive time.Duration
 }
 
 // PoolStats is a snapshot of a Pool.
@@ -41,16 +58,41 @@ type PoolStats struct {
 	DialFails uint64
 	Waits     uint64 // Gets that had to wait
 	Timeouts  uint64 // Gets that ended with ErrPoolExhausted
-	Dead      uint64 // connections found closed by the server when returned or taken
+	Dead      uint64 // connections found closed by the server when returned, taken or idle
+
+	// Stray counts connections closed because the server sent something
+	// that belongs to no current request: records of an earlier request id
+	// (Conn.Tainted; output after fastcgi_finish_request()), or bytes that
+	// arrived while the connection was idle.
+	Stray uint64
+	// Backlog counts kept connections closed, instead of kept idle, to free
+	// their FPM child for a request of this pool that waits in FPM's accept
+	// backlog (see Pool).
+	Backlog uint64
+	// Pending is how many requests on new connections are waiting for the
+	// first record of their response (those can be in FPM's accept backlog).
+	Pending int
 }
 
 // Pool keeps connections to one FastCGI server. Get hands out the most recently
-// used idle connection after a non-blocking check that the server has not
-// closed it since (pm.max_requests), else dials a new one while below MaxSize,
-// else waits. A janitor goroutine closes idle connections past MaxIdleTime or
-// MaxLifetime, and those the server closed.
+// used idle connection after a non-blocking check that the server has neither
+// closed it (pm.max_requests) nor sent anything since, else dials a new one
+// while below MaxSize, else waits. A janitor goroutine closes idle connections
+// past KeepAlive, MaxIdleTime or MaxLifetime, and those the server closed.
+//
+// Against FPM's accept backlog: a connection's first request can wait in FPM's
+// accept queue for as long as all children stay attached to other kept
+// connections. While a request on a new connection of this pool has waited for
+// the first record of its response for longer than backlogWait (50ms), Put
+// closes the connection returned to it instead of keeping it (or handing it to
+// a waiting Get), which frees that connection's child to accept the next
+// queued one; and a timer closes idle connections, least recently used first,
+// one for each request that has waited that long. Stats counts them as
+// Backlog. (A new connection's slow first script looks the same, which only
+// costs a reconnect per Put while it runs.)
 type Pool struct {
-	cfg PoolConfig
+	cfg     PoolConfig
+	maxIdle time.Duration // idle limit from KeepAlive and MaxIdleTime (0: none)
 
 	mu      sync.Mutex
 	idle    []*Conn // stack: most recently returned last
@@ -60,9 +102,31 @@ type Pool struct {
 	closed  bool
 	stats   PoolStats // counters only
 
+	// pending: new connections whose first request awaits the first record
+	// of its response (see track); usually empty, as almost all requests
+	// run on kept connections.
+	pending []*Conn
+	// backlogTimer runs backlogCheck; armed (at armedAt) whenever both idle
+	// and pending are not empty.
+	backlogTimer *time.Timer
+	armed        bool
+	armedAt      time.Time
+
 	stop chan struct{}
 	done chan struct{}
 }
+
+// backlogWait is how long a new connection's first request may wait for the
+// first record of its response before the pool assumes it waits in FPM's
+// accept backlog, and closes returned connections to free a child for it.
+// Long enough that fast scripts (a few ms from accept() to their output, which
+// FPM sends at the latest when the script ends) never trigger it, so that
+// keep-alive is not lost to churn; short enough that a queued request is not
+// delayed much beyond the slowest script that holds the child it needs, and
+// well under any read timeout. A script that runs longer before its first
+// output trips it too: that costs a reconnect per Put while it runs, which is
+// small next to such a script's run time.
+const backlogWait = 50 * time.Millisecond
 
 type waiter struct{ ch chan grant }
 
@@ -75,20 +139,29 @@ type grant struct {
 
 // NewPool returns a pool; it dials nothing until Get.
 func NewPool(cfg PoolConfig) *Pool {
-	p := &Pool{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
-	go p.janitor(janitorInterval(cfg))
+	p := &Pool{cfg: cfg, maxIdle: idleLimit(cfg), stop: make(chan struct{}), done: make(chan struct{})}
+	go p.janitor(janitorInterval(p.maxIdle, cfg.MaxLifetime))
 	return p
 }
 
-// janitorInterval: half the shorter of MaxIdleTime and MaxLifetime, at most
-// a second (the janitor also closes idle connections the server closed).
-func janitorInterval(cfg PoolConfig) time.Duration {
-	d := 2 * time.Second
-	if cfg.MaxIdleTime > 0 {
-		d = min(d, cfg.MaxIdleTime)
+// idleLimit is the smaller of a positive KeepAlive and MaxIdleTime, 0 for none.
+func idleLimit(cfg PoolConfig) time.Duration {
+	d := max(cfg.MaxIdleTime, 0)
+	if cfg.KeepAlive > 0 && (d == 0 || cfg.KeepAlive < d) {
+		d = cfg.KeepAlive
 	}
-	if cfg.MaxLifetime > 0 {
-		d = min(d, cfg.MaxLifetime)
+	return d
+}
+
+// janitorInterval: half the shorter of the idle limit and MaxLifetime, at
+// most a second (the janitor also closes idle connections the server closed).
+func janitorInterval(maxIdle, maxLifetime time.Duration) time.Duration {
+	d := 2 * time.Second
+	if maxIdle > 0 {
+		d = min(d, maxIdle)
+	}
+	if maxLifetime > 0 {
+		d = min(d, maxLifetime)
 	}
 	return max(d/2, 10*time.Millisecond)
 }
@@ -97,7 +170,7 @@ func (p *Pool) expired(c *Conn, now time.Time) bool {
 	if p.cfg.MaxLifetime > 0 && now.Sub(c.created) > p.cfg.MaxLifetime {
 		return true
 	}
-	return p.cfg.MaxIdleTime > 0 && now.Sub(c.lastUsed) > p.cfg.MaxIdleTime
+	return p.maxIdle > 0 && now.Sub(c.lastUsed) > p.maxIdle
 }
 
 // Get returns an idle connection (most recently used first, skipping expired
@@ -141,17 +214,30 @@ func (p *Pool) check(c *Conn) (*Conn, bool) {
 		c.Close()
 		return nil, false
 	}
-	if !c.alive() {
-		p.countDead()
+	if !p.vet(c) {
 		c.Close()
 		return nil, false
 	}
 	return c, true
 }
 
-func (p *Pool) countDead() {
+// vet checks that an idle connection is still usable (see Conn.probe) and
+// counts it as dead or stray if not.
+func (p *Pool) vet(c *Conn) bool {
+	switch c.probe() {
+	case probeOK:
+		return true
+	case probeData:
+		p.count(&p.stats.Stray)
+	default:
+		p.count(&p.stats.Dead)
+	}
+	return false
+}
+
+func (p *Pool) count(n *uint64) {
 	p.mu.Lock()
-	p.stats.Dead++
+	*n++
 	p.mu.Unlock()
 }
 
@@ -269,14 +355,26 @@ func (p *Pool) popWaiter() *waiter {
 }
 
 // Put returns a connection after a complete response (FCGI_END_REQUEST read,
-// body writer finished). A connection in any other state, from another pool,
-// past MaxLifetime, or returned after Close is closed instead. Put clears a
-// deadline set with SetDeadline.
+// body writer finished): it goes to a waiting Get, or is kept idle. Put closes
+// it instead when it is in any other state, tainted (Conn.Tainted), from
+// another pool, past MaxLifetime, closed or half-closed by the server, when
+// the server sent anything since the response, when KeepAlive is 0, after
+// Close, or while a request on a new connection of this pool seems stuck in
+// FPM's accept backlog (see Pool). Put clears a deadline set with SetDeadline.
 func (p *Pool) Put(c *Conn) {
 	if c == nil {
 		return
 	}
-	if c.pool != p || !c.reusable() {
+	if c.pool != p {
+		c.Close()
+		return
+	}
+	if c.tainted {
+		p.count(&p.stats.Stray)
+		c.Close()
+		return
+	}
+	if !c.reusable() || p.cfg.KeepAlive == 0 {
 		c.Close()
 		return
 	}
@@ -293,8 +391,7 @@ func (p *Pool) Put(c *Conn) {
 	}
 	// FPM half-closes a connection after a child's last request
 	// (pm.max_requests) and the child exits only once we close ours.
-	if !c.alive() {
-		p.countDead()
+	if !p.vet(c) {
 		c.Close()
 		return
 	}
@@ -309,6 +406,13 @@ func (p *Pool) Put(c *Conn) {
 		c.Close()
 		return
 	}
+	if p.backlogged(now) {
+		// Its child accept()s the next queued connection once we close.
+		p.stats.Backlog++
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
 	if len(p.waiters) > 0 {
 		w := p.popWaiter()
 		p.mu.Unlock()
@@ -317,7 +421,136 @@ func (p *Pool) Put(c *Conn) {
 	}
 	c.inPool = true
 	p.idle = append(p.idle, c)
+	if len(p.pending) > 0 {
+		p.armBacklogCheck()
+	}
 	p.mu.Unlock()
+}
+
+// track registers c, a new connection whose first request was just sent, as
+// awaiting the first record of its response; the first record read (or the
+// connection's end) calls untrack. Only new connections are tracked: once a
+// child answered on a connection, the connection stays with that child, so
+// only a first request can wait in FPM's accept backlog. Requests on kept
+// connections, almost all of them, never take the lock for this.
+func (p *Pool) track(c *Conn) {
+	p.mu.Lock()
+	// An Abort from another goroutine may have closed c already; a closed
+	// connection that slips in is dropped by the next scan (stalePending).
+	if !c.closed.Load() && !p.closed {
+		c.pendingSince = time.Now()
+		c.inPending = true
+		p.pending = append(p.pending, c)
+		c.awaiting.Store(true)
+		if len(p.idle) > 0 {
+			// Connections kept idle hold children this request may need.
+			p.armBacklogCheck()
+		}
+	}
+	p.mu.Unlock()
+}
+
+// untrack removes c from the pending list (called through Conn.untrack).
+func (p *Pool) untrack(c *Conn) {
+	p.mu.Lock()
+	p.dropPending(c)
+	p.mu.Unlock()
+}
+
+// dropPending removes c from p.pending; p.mu is held.
+func (p *Pool) dropPending(c *Conn) {
+	if !c.inPending {
+		return
+	}
+	c.inPending = false
+	for i, x := range p.pending {
+		if x == c {
+			last := len(p.pending) - 1
+			p.pending[i] = p.pending[last]
+			p.pending[last] = nil
+			p.pending = p.pending[:last]
+			return
+		}
+	}
+}
+
+// stalePending counts the pending requests that have waited longer than
+// backlogWait at now, drops closed connections from the list, and returns
+// when the next one will have waited that long (zero if none); p.mu is held.
+func (p *Pool) stalePending(now time.Time) (stale int, next time.Time) {
+	for i := 0; i < len(p.pending); {
+		c := p.pending[i]
+		if c.closed.Load() {
+			p.dropPending(c) // moves the last one to i
+			continue
+		}
+		if at := c.pendingSince.Add(backlogWait); !now.Before(at) {
+			stale++
+		} else if next.IsZero() || at.Before(next) {
+			next = at
+		}
+		i++
+	}
+	return stale, next
+}
+
+// backlogged reports whether a pending request has waited longer than
+// backlogWait; p.mu is held.
+func (p *Pool) backlogged(now time.Time) bool {
+	if len(p.pending) == 0 {
+		return false
+	}
+	stale, _ := p.stalePending(now)
+	return stale > 0
+}
+
+// armBacklogCheck makes backlogCheck run when the oldest pending request will
+// have waited backlogWait. It is called whenever there are both idle
+// connections and pending requests (by Put keeping a connection, by track):
+// an idle connection would otherwise keep its child, which a request in FPM's
+// backlog may need, until KeepAlive; p.mu is held.
+func (p *Pool) armBacklogCheck() {
+	_, at := p.stalePending(time.Now())
+	if at.IsZero() || (p.armed && !at.Before(p.armedAt)) {
+		return
+	}
+	d := time.Until(at)
+	if p.backlogTimer == nil {
+		p.backlogTimer = time.AfterFunc(d, p.backlogCheck)
+	} else {
+		p.backlogTimer.Reset(d)
+	}
+	p.armed, p.armedAt = true, at
+}
+
+// backlogCheck closes as many idle connections (least recently used first) as
+// pending requests have waited longer than backlogWait, so that their children
+// can accept the queued connections.
+func (p *Pool) backlogCheck() {
+	p.mu.Lock()
+	p.armed = false
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	stale, _ := p.stalePending(time.Now())
+	n := min(stale, len(p.idle))
+	victims := make([]*Conn, n)
+	copy(victims, p.idle[:n])
+	rest := copy(p.idle, p.idle[n:])
+	clear(p.idle[rest:])
+	p.idle = p.idle[:rest]
+	for _, c := range victims {
+		c.inPool = false
+	}
+	p.stats.Backlog += uint64(n)
+	if len(p.pending) > stale && len(p.idle) > 0 {
+		p.armBacklogCheck()
+	}
+	p.mu.Unlock()
+	for _, c := range victims {
+		c.Close()
+	}
 }
 
 // Stats returns a snapshot of the pool.
@@ -330,6 +563,7 @@ func (p *Pool) Stats() PoolStats {
 	s.InUse = p.open - len(p.idle)
 	s.Dialing = p.dialing
 	s.Waiting = len(p.waiters)
+	s.Pending = len(p.pending)
 	return s
 }
 
@@ -348,6 +582,9 @@ func (p *Pool) Close() error {
 	p.waiters = nil
 	for _, c := range idle {
 		c.inPool = false
+	}
+	if p.backlogTimer != nil {
+		p.backlogTimer.Stop()
 	}
 	p.mu.Unlock()
 	close(p.stop)
@@ -387,9 +624,14 @@ func (p *Pool) reap(now time.Time, victims []*Conn) []*Conn {
 	defer p.mu.Unlock()
 	kept := p.idle[:0]
 	for _, c := range p.idle {
-		dead := !c.alive()
-		if dead {
+		dead := false
+		switch c.probe() {
+		case probeData:
+			p.stats.Stray++
+			dead = true
+		case probeDead:
 			p.stats.Dead++
+			dead = true
 		}
 		if dead || p.expired(c, now) {
 			c.inPool = false

@@ -30,9 +30,6 @@ const (
 
 	roleResponder = 1
 	flagKeepConn  = 1
-
-	// requestID is the only request id used: one request per connection.
-	requestID = 1
 )
 
 // Protocol status values of FCGI_END_REQUEST.
@@ -44,24 +41,33 @@ const (
 )
 
 // putHeader writes a record header into b[:8].
-func putHeader(b []byte, typ uint8, contentLen int) {
+func putHeader(b []byte, typ uint8, id uint16, contentLen int) {
 	b[0] = version1
 	b[1] = typ
-	binary.BigEndian.PutUint16(b[2:4], requestID)
+	binary.BigEndian.PutUint16(b[2:4], id)
 	binary.BigEndian.PutUint16(b[4:6], uint16(contentLen))
 	b[6] = 0 // padding
 	b[7] = 0
 }
 
 // appendHeader appends a record header.
-func appendHeader(b []byte, typ uint8, contentLen int) []byte {
-	return append(b, version1, typ, 0, requestID, byte(contentLen>>8), byte(contentLen), 0, 0)
+func appendHeader(b []byte, typ uint8, id uint16, contentLen int) []byte {
+	return append(b, version1, typ, byte(id>>8), byte(id), byte(contentLen>>8), byte(contentLen), 0, 0)
+}
+
+// nextID returns the request id after id: 1..65535, wrapping, never 0 (the
+// id of management records).
+func nextID(id uint16) uint16 {
+	if id == 65535 {
+		return 1
+	}
+	return id + 1
 }
 
 // appendBeginRequest appends an FCGI_BEGIN_REQUEST record for a responder
 // with FCGI_KEEP_CONN.
-func appendBeginRequest(b []byte) []byte {
-	b = appendHeader(b, typeBeginRequest, 8)
+func appendBeginRequest(b []byte, id uint16) []byte {
+	b = appendHeader(b, typeBeginRequest, id, 8)
 	return append(b, 0, roleResponder, flagKeepConn, 0, 0, 0, 0, 0)
 }
 
@@ -100,7 +106,8 @@ func (e *ParamTooLongError) Error() string {
 // whenever the next pair would not fit in the current one.
 type paramsEncoder struct {
 	buf   []byte
-	start int // offset of the current record's header, -1 if none
+	id    uint16 // request id of the records
+	start int    // offset of the current record's header, -1 if none
 	err   error
 }
 
@@ -115,7 +122,7 @@ func (e *paramsEncoder) add(name, value string) bool {
 	}
 	if e.start < 0 {
 		e.start = len(e.buf)
-		e.buf = appendHeader(e.buf, typeParams, 0)
+		e.buf = appendHeader(e.buf, typeParams, e.id, 0)
 	}
 	e.buf = appendLen(e.buf, len(name))
 	e.buf = appendLen(e.buf, len(value))
@@ -129,6 +136,6 @@ func (e *paramsEncoder) finish() {
 	if e.start < 0 {
 		return
 	}
-	putHeader(e.buf[e.start:], typeParams, len(e.buf)-e.start-headerLen)
+	putHeader(e.buf[e.start:], typeParams, e.id, len(e.buf)-e.start-headerLen)
 	e.start = -1
 }

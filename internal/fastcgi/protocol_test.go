@@ -167,7 +167,7 @@ func TestProtocolResponseRecords(t *testing.T) {
 		skipRecord(srv) // empty params
 		skipRecord(srv) // empty stdin
 		writeRecord(srv, typeStdout, 1, []byte("Content-Type: text/plain\r\n\r\n"), 4)
-		writeRecord(srv, typeGetValuesResult, 0, []byte{3, 1, 'F', 'C', 'G', '1'}, 2) // management: skipped
+		writeRecord(srv, typeGetValuesResult, 0, []byte{3, 1, 'F', 'C', 'G', '1'}, 2) // management: skipped, taints
 		writeRecord(srv, typeStderr, 1, []byte("warning one"), 5)
 		writeRecord(srv, typeStdout, 1, nil, 0) // empty stdout: skipped
 		writeRecord(srv, typeStdout, 1, []byte("hello"), 3)
@@ -193,8 +193,9 @@ func TestProtocolResponseRecords(t *testing.T) {
 	if resp.AppStatus() != 258 || resp.ProtocolStatus() != StatusOverloaded {
 		t.Errorf("app status %d, protocol status %d", resp.AppStatus(), resp.ProtocolStatus())
 	}
-	if !c.reusable() {
-		t.Error("not reusable after a complete response")
+	// FPM sends no management record unasked: the connection is not reused.
+	if !c.Tainted() || c.reusable() {
+		t.Errorf("after a stray management record: Tainted %v, reusable %v", c.Tainted(), c.reusable())
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 // to Request.Stderr as they arrive, from within Read.
 type Response struct {
 	c           *Conn
+	id          uint16 // the request's id: records of other ids are not ours
 	stderr      func([]byte)
 	remaining   int // stdout content left in the current record
 	padding     int // padding after the current record's content
@@ -63,7 +64,9 @@ func (r *Response) next() error {
 	if _, err := io.ReadFull(c.br, c.hdr[:]); err != nil {
 		return r.fail(err)
 	}
-	r.received = true
+	if c.awaiting.Load() {
+		c.untrack() // a child accepted the connection: it is not in FPM's backlog
+	}
 	h := &c.hdr
 	if h[0] != version1 {
 		c.broken = true
@@ -73,9 +76,15 @@ func (r *Response) next() error {
 	id := binary.BigEndian.Uint16(h[2:4])
 	clen := int(binary.BigEndian.Uint16(h[4:6]))
 	pad := int(h[6])
-	if id != requestID { // management records (id 0): not ours
+	if id != r.id {
+		// Not ours: output of an earlier request that PHP-FPM sends after
+		// that request's FCGI_END_REQUEST when its script writes after
+		// fastcgi_finish_request() (php-src issue #18275), or a management
+		// record (id 0). Discard it; the connection is never reused.
+		c.tainted = true
 		return r.skip(clen + pad)
 	}
+	r.received = true
 	switch typ {
 	case typeStdout:
 		r.remaining, r.padding = clen, pad
@@ -132,25 +141,46 @@ func (r *Response) skip(n int) error {
 // fail marks the connection broken and turns err into the error Read returns:
 // the body writer's error if reading the body failed (it closed the
 // connection), io.ErrUnexpectedEOF for a connection closed early.
+//
+// With a Body, whether the request was sent at all depends on the body
+// writer's first write: if it has not begun, it never will, and the error
+// matches ErrNotSent; if it is under way, fail waits for it (briefly: a write
+// to a dead connection fails at once) and reports the writer's ErrNotSent
+// when it wrote nothing.
 func (r *Response) fail(err error) error {
 	c := r.c
 	c.broken = true
-	if r.bodyPending {
-		c.bmu.Lock()
-		berr := c.bodyErr
-		c.bmu.Unlock()
-		var be *BodyError
-		if errors.As(berr, &be) {
-			return berr
-		}
-	}
+	c.untrack()
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("fastcgi: %s %s: connection closed before the end of the response: %w", c.network, c.address, err)
+		err = fmt.Errorf("fastcgi: %s %s: connection closed before the end of the response: %w", c.network, c.address, err)
+	} else {
+		err = c.opError("read", err)
 	}
-	return c.opError("read", err)
+	if !r.bodyPending {
+		return err
+	}
+	var be *BodyError
+	c.bmu.Lock()
+	berr, head := c.bodyErr, c.headState
+	if berr == nil && head == headNone {
+		c.noWrite = true
+		berr = &notSentError{err}
+		c.bodyErr = berr
+	}
+	c.bmu.Unlock()
+	if head == headWriting {
+		c.waitBody(bodyWaitOnPut)
+		c.bmu.Lock()
+		berr = c.bodyErr
+		c.bmu.Unlock()
+	}
+	if errors.As(berr, &be) || errors.Is(berr, ErrNotSent) {
+		return berr
+	}
+	return err
 }
 
 // Buffered reports how many stdout bytes Read can return without waiting for
@@ -175,7 +205,7 @@ func (r *Response) Buffered() int {
 		return 0
 	}
 	h = h[off:]
-	if h[0] != version1 || h[1] != typeStdout || binary.BigEndian.Uint16(h[2:4]) != requestID {
+	if h[0] != version1 || h[1] != typeStdout || binary.BigEndian.Uint16(h[2:4]) != r.id {
 		return 0
 	}
 	return min(int(binary.BigEndian.Uint16(h[4:6])), b-off-headerLen)
@@ -202,7 +232,7 @@ func (r *Response) Ending() bool {
 		return false
 	}
 	h = h[off:]
-	if h[0] != version1 || binary.BigEndian.Uint16(h[2:4]) != requestID {
+	if h[0] != version1 || binary.BigEndian.Uint16(h[2:4]) != r.id {
 		return false
 	}
 	switch h[1] {
@@ -223,20 +253,22 @@ func (r *Response) AppStatus() uint32 { return r.appStatus }
 // StatusOverloaded, StatusUnknownRole when the server rejected the request.
 func (r *Response) ProtocolStatus() uint8 { return r.protoStatus }
 
-// Received reports whether any record of the response (stdout, stderr or end)
-// has been read. A failed request on a reused connection with nothing received
-// never reached the application.
+// Received reports whether any record of this request's response (stdout,
+// stderr or end) has been read. It does not tell whether the script ran: FPM's
+// child may die after it read the request and before any output. Only an
+// error matching ErrNotSent proves that the request never reached PHP.
 func (r *Response) Received() bool { return r.received }
 
 // Done reports whether FCGI_END_REQUEST has been read.
 func (r *Response) Done() bool { return r.done }
 
 // BodyErr returns the error of the background stdin writer (reading
-// Request.Body or writing to the connection), nil while it runs or if it
-// succeeded. Check it after io.EOF or an error from Read. (Read waits up to
-// 50ms at the end of the response for the writer to finish; one still
-// blocked in Request.Body.Read then, e.g. behind fastcgi_finish_request(),
-// makes Put close the connection.)
+// Request.Body or writing to the connection; it matches ErrNotSent when the
+// request was never sent), nil while it runs or if it succeeded. Check it
+// after io.EOF or an error from Read. (Read waits up to 50ms at the end of
+// the response for the writer to finish; one still blocked in
+// Request.Body.Read then, e.g. behind fastcgi_finish_request(), makes Put
+// close the connection.)
 func (r *Response) BodyErr() error {
 	if !r.bodyPending {
 		return nil
