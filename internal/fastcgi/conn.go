@@ -120,6 +120,8 @@ type Conn struct {
 	inPool   bool // guarded by pool.mu
 	created  time.Time
 	lastUsed time.Time
+	sentAt   time.Time     // when the current (or last) request was sent
+	lastDur  time.Duration // how long FPM took for the last request (set by Put)
 
 	nreq     int
 	id       atomic.Uint32 // request id of the current (or last) request; Abort reads it
@@ -261,6 +263,7 @@ func (c *Conn) Do(req *Request) (*Response, error) {
 	c.id.Store(uint32(id))
 	c.reused = !fresh
 	c.nreq++
+	c.sentAt = time.Now()
 	c.busy = true
 	r := &c.resp
 	*r = Response{c: c, id: id, stderr: req.Stderr}

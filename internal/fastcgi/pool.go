@@ -83,13 +83,16 @@ type PoolStats struct {
 // Against FPM's accept backlog: a connection's first request can wait in FPM's
 // accept queue for as long as all children stay attached to other kept
 // connections. While a request on a new connection of this pool has waited for
-// the first record of its response for longer than backlogWait (50ms), Put
-// closes the connection returned to it instead of keeping it (or handing it to
-// a waiting Get), which frees that connection's child to accept the next
-// queued one; and a timer closes idle connections, least recently used first,
-// one for each request that has waited that long. Stats counts them as
-// Backlog. (A new connection's slow first script looks the same, which only
-// costs a reconnect per Put while it runs.)
+// the first record of its response for backlogWait (50ms) longer than FPM
+// took to answer a whole request on another connection, Put closes that
+// connection instead of keeping it (or handing it to a waiting Get), which
+// frees its child to accept the next queued one; and a timer does the same to
+// idle connections, least recently used first, one for each request that has
+// waited that long. Stats counts them as Backlog. (A new connection's first
+// script that is much slower than the others looks the same, which only costs
+// a reconnect per Put while it runs; one about as slow as the others does not:
+// the comparison keeps connections whose requests all take long from
+// churning.)
 type Pool struct {
 	cfg     PoolConfig
 	maxIdle time.Duration // idle limit from KeepAlive and MaxIdleTime (0: none)
@@ -406,7 +409,8 @@ func (p *Pool) Put(c *Conn) {
 		c.Close()
 		return
 	}
-	if p.backlogged(now) {
+	c.lastDur = now.Sub(c.sentAt)
+	if p.backlogged(now, c.lastDur) {
 		// Its child accept()s the next queued connection once we close.
 		p.stats.Backlog++
 		p.mu.Unlock()
@@ -475,16 +479,17 @@ func (p *Pool) dropPending(c *Conn) {
 }
 
 // stalePending counts the pending requests that have waited longer than
-// backlogWait at now, drops closed connections from the list, and returns
-// when the next one will have waited that long (zero if none); p.mu is held.
-func (p *Pool) stalePending(now time.Time) (stale int, next time.Time) {
+// backlogWait + slack at now, drops closed connections from the list, and
+// returns when the next one will have waited that long (zero if none);
+// p.mu is held.
+func (p *Pool) stalePending(now time.Time, slack time.Duration) (stale int, next time.Time) {
 	for i := 0; i < len(p.pending); {
 		c := p.pending[i]
 		if c.closed.Load() {
 			p.dropPending(c) // moves the last one to i
 			continue
 		}
-		if at := c.pendingSince.Add(backlogWait); !now.Before(at) {
+		if at := c.pendingSince.Add(backlogWait + slack); !now.Before(at) {
 			stale++
 		} else if next.IsZero() || at.Before(next) {
 			next = at
@@ -494,14 +499,31 @@ func (p *Pool) stalePending(now time.Time) (stale int, next time.Time) {
 	return stale, next
 }
 
-// backlogged reports whether a pending request has waited longer than
-// backlogWait; p.mu is held.
-func (p *Pool) backlogged(now time.Time) bool {
+// backlogged reports whether a pending request waits in FPM's backlog, as
+// far as a connection returned at now after a request of dur tells: the
+// pending request has waited backlogWait longer than FPM took to answer
+// that whole request. A pending request that waited about as long as the
+// one just answered proves nothing (both may run on two children, as
+// slow); closing then would only churn connections. p.mu is held.
+func (p *Pool) backlogged(now time.Time, dur time.Duration) bool {
 	if len(p.pending) == 0 {
 		return false
 	}
-	stale, _ := p.stalePending(now)
+	stale, _ := p.stalePending(now, dur)
 	return stale > 0
+}
+
+// idleSlack is the shortest last request of the idle connections: a
+// pending request is taken for stuck in the backlog only once it has
+// waited backlogWait longer than that (see backlogged); p.mu is held.
+func (p *Pool) idleSlack() time.Duration {
+	var d time.Duration
+	for i, c := range p.idle {
+		if i == 0 || c.lastDur < d {
+			d = c.lastDur
+		}
+	}
+	return d
 }
 
 // armBacklogCheck makes backlogCheck run when the oldest pending request will
@@ -510,7 +532,11 @@ func (p *Pool) backlogged(now time.Time) bool {
 // an idle connection would otherwise keep its child, which a request in FPM's
 // backlog may need, until KeepAlive; p.mu is held.
 func (p *Pool) armBacklogCheck() {
-	_, at := p.stalePending(time.Now())
+	now := time.Now()
+	stale, at := p.stalePending(now, p.idleSlack())
+	if stale > 0 {
+		at = now // already due
+	}
 	if at.IsZero() || (p.armed && !at.Before(p.armedAt)) {
 		return
 	}
@@ -533,7 +559,7 @@ func (p *Pool) backlogCheck() {
 		p.mu.Unlock()
 		return
 	}
-	stale, _ := p.stalePending(time.Now())
+	stale, _ := p.stalePending(time.Now(), p.idleSlack())
 	n := min(stale, len(p.idle))
 	victims := make([]*Conn, n)
 	copy(victims, p.idle[:n])
