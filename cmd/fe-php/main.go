@@ -211,12 +211,14 @@ func cmdRun(path string, stderr io.Writer) int {
 		log.Error("not starting: cannot listen", slog.String("listen", cfg.Server.Listen), slog.Any("error", err))
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
+	// The signal handlers stay installed until the process exits: with
+	// the default action back, a second SIGTERM (or a SIGHUP from
+	// logrotate) during the graceful shutdown would kill the process
+	// before the backends are closed and the access log is flushed.
+	ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	// Notify before the goroutine starts: an early SIGHUP must not kill us.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go reopenOnHUP(ctx, hup, srv, log)
 	if err := srv.Serve(ctx, ln); err != nil {
 		log.Error("server error", slog.Any("error", err))
