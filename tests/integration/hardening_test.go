@@ -48,31 +48,27 @@ func bothBackends() []phpBackend { return []phpBackend{embeddedBackend(), fastcg
 // full before the request takes a PHP thread or an FPM connection.
 func TestHardenSlowUploadHoldsNoPHP(t *testing.T) {
 	t.Parallel()
-	for _, b := range oneWorker() {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			s := startPHP(t, b, "")
-			conn, err := net.Dial("tcp", s.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			// 200 KB: more than any body a backend could hold in memory
-			// before taking PHP.
-			const size = 200000
-			fmt.Fprintf(conn, "POST /input.php HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n0123456789", size)
-			time.Sleep(200 * time.Millisecond) // the upload is under way
-			resp, body := get(t, s.Server, "/slow.php")
-			wantStatus(t, resp, body, http.StatusOK)
-			// The slow upload still completes.
-			fmt.Fprintf(conn, "%s", strings.Repeat("x", size-10))
-			conn.SetDeadline(time.Now().Add(20 * time.Second))
-			out, _ := io.ReadAll(io.LimitReader(conn, 4096))
-			if !strings.HasPrefix(string(out), "HTTP/1.1 200") {
-				t.Errorf("the slow upload: %q", trunc(out))
-			}
-		})
-	}
+	eachBackend(t, oneWorker(), "", func(t *testing.T, s *phpSite) {
+		conn, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// 200 KB: more than any body a backend could hold in memory
+		// before taking PHP.
+		const size = 200000
+		fmt.Fprintf(conn, "POST /input.php HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n0123456789", size)
+		time.Sleep(200 * time.Millisecond) // the upload is under way
+		resp, body := get(t, s.Server, "/slow.php")
+		wantStatus(t, resp, body, http.StatusOK)
+		// The slow upload still completes.
+		fmt.Fprintf(conn, "%s", strings.Repeat("x", size-10))
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		out, _ := io.ReadAll(io.LimitReader(conn, 4096))
+		if !strings.HasPrefix(string(out), "HTTP/1.1 200") {
+			t.Errorf("the slow upload: %q", trunc(out))
+		}
+	})
 }
 
 // A client that does not read its response holds no PHP: the response
@@ -80,24 +76,20 @@ func TestHardenSlowUploadHoldsNoPHP(t *testing.T) {
 // serves others.
 func TestHardenSlowReaderHoldsNoPHP(t *testing.T) {
 	t.Parallel()
-	for _, b := range oneWorker() {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			s := startPHP(t, b, "")
-			conn, err := net.Dial("tcp", s.Addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close()
-			fmt.Fprintf(conn, "GET /big.php HTTP/1.1\r\nHost: x\r\n\r\n")
-			// Each request waits up to wait_timeout (2 s) for the one PHP
-			// worker, which the unread 10 MiB must not hold.
-			for range 3 {
-				resp, body := get(t, s.Server, "/slow.php")
-				wantStatus(t, resp, body, http.StatusOK)
-			}
-		})
-	}
+	eachBackend(t, oneWorker(), "", func(t *testing.T, s *phpSite) {
+		conn, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /big.php HTTP/1.1\r\nHost: x\r\n\r\n")
+		// Each request waits up to wait_timeout (2 s) for the one PHP
+		// worker, which the unread 10 MiB must not hold.
+		for range 3 {
+			resp, body := get(t, s.Server, "/slow.php")
+			wantStatus(t, resp, body, http.StatusOK)
+		}
+	})
 }
 
 // A body that arrives slower than client_body_min_rate is cut with 408.
@@ -136,27 +128,23 @@ func TestHardenMinBodyRate(t *testing.T) {
 // through PHP's input filter on both backends.
 func TestHardenServerVarsNotForgeable(t *testing.T) {
 	t.Parallel()
-	for _, b := range bothBackends() {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			s := startPHP(t, b, "")
-			for _, cred := range []string{"admin\x00REMOTE_ADDR\x00203.0.113.9:pw", "admin:pw\r\nX: 1", "a\nHTTPS\non:pw"} {
-				auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
-				resp, body := get(t, s.Server, "/filter.php", auth)
-				wantStatus(t, resp, body, http.StatusBadRequest)
-			}
-			auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("alice:pw"))
+	eachBackend(t, bothBackends(), "", func(t *testing.T, s *phpSite) {
+		for _, cred := range []string{"admin\x00REMOTE_ADDR\x00203.0.113.9:pw", "admin:pw\r\nX: 1", "a\nHTTPS\non:pw"} {
+			auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
 			resp, body := get(t, s.Server, "/filter.php", auth)
-			wantStatus(t, resp, body, http.StatusOK)
-			var got struct{ Filter, Server, User *string }
-			if err := json.Unmarshal(body, &got); err != nil {
-				t.Fatalf("%v: %s", err, body)
-			}
-			if got.Filter == nil || got.Server == nil || *got.Filter != "127.0.0.1" || *got.Server != "127.0.0.1" || got.User == nil || *got.User != "alice" {
-				t.Errorf("filter_input(INPUT_SERVER) and $_SERVER: %s", body)
-			}
-		})
-	}
+			wantStatus(t, resp, body, http.StatusBadRequest)
+		}
+		auth := "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("alice:pw"))
+		resp, body := get(t, s.Server, "/filter.php", auth)
+		wantStatus(t, resp, body, http.StatusOK)
+		var got struct{ Filter, Server, User *string }
+		if err := json.Unmarshal(body, &got); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		if got.Filter == nil || got.Server == nil || *got.Filter != "127.0.0.1" || *got.Server != "127.0.0.1" || got.User == nil || *got.User != "alice" {
+			t.Errorf("filter_input(INPUT_SERVER) and $_SERVER: %s", body)
+		}
+	})
 }
 
 // An invalid status from the script is a 500 on both backends, flushed
@@ -164,29 +152,25 @@ func TestHardenServerVarsNotForgeable(t *testing.T) {
 // the process still stops on SIGTERM.
 func TestHardenInvalidStatus(t *testing.T) {
 	t.Parallel()
-	for _, b := range bothBackends() {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			s := startPHP(t, b, "shutdown_timeout = \"5s\"")
-			jar, _ := cookiejar.New(nil)
-			c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-			clientGet(t, c, s.URL("/session.php"))
-			for _, q := range []string{"", "?flush=1", "?code=99", "?code=101&flush=1", "?session=1&flush=1"} {
-				resp, body := clientGet(t, c, s.URL("/badstatus.php"+q))
-				if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "body") {
-					t.Errorf("%s: %d %q, want a 500 without the script's body", q, resp.StatusCode, body)
-				}
+	eachBackend(t, bothBackends(), "shutdown_timeout = \"5s\"", func(t *testing.T, s *phpSite) {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		clientGet(t, c, s.URL("/session.php"))
+		for _, q := range []string{"", "?flush=1", "?code=99", "?code=101&flush=1", "?session=1&flush=1"} {
+			resp, body := clientGet(t, c, s.URL("/badstatus.php"+q))
+			if resp.StatusCode != http.StatusInternalServerError || strings.Contains(string(body), "body") {
+				t.Errorf("%s: %d %q, want a 500 without the script's body", q, resp.StatusCode, body)
 			}
-			resp, body := clientGet(t, c, s.URL("/session.php"))
-			// The script that failed held the session's lock: it is free.
-			if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "n=") || string(body) == "n=1" {
-				t.Errorf("the session after the invalid status: %s %q", describe(resp), body)
-			}
-			if code := s.Stop(t); code != 0 {
-				t.Errorf("exit code %d after SIGTERM", code)
-			}
-		})
-	}
+		}
+		resp, body := clientGet(t, c, s.URL("/session.php"))
+		// The script that failed held the session's lock: it is free.
+		if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "n=") || string(body) == "n=1" {
+			t.Errorf("the session after the invalid status: %s %q", describe(resp), body)
+		}
+		if code := s.Stop(t); code != 0 {
+			t.Errorf("exit code %d after SIGTERM", code)
+		}
+	})
 }
 
 // PHP's heads are checked the same way on both backends: two or a junk
@@ -194,29 +178,25 @@ func TestHardenInvalidStatus(t *testing.T) {
 // X-Accel-Buffering is consumed.
 func TestHardenPHPHeaders(t *testing.T) {
 	t.Parallel()
-	for _, b := range bothBackends() {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			s := startPHP(t, b, "")
-			for _, mode := range []string{"dupcl", "junkcl"} {
-				resp, body := get(t, s.Server, "/badheaders.php?mode="+mode)
-				wantStatus(t, resp, body, http.StatusBadGateway)
-			}
-			resp, body := get(t, s.Server, "/badheaders.php?mode=nocolon")
-			wantStatus(t, resp, body, http.StatusOK)
-			if string(body) != "ok" || resp.Header.Get("X-Fine") != "yes" {
-				t.Errorf("nocolon: %q, X-Fine %q", body, resp.Header.Get("X-Fine"))
-			}
-			waitFor(t, 5*time.Second, "the dropped header in the log", func() bool {
-				return logLine(s.Stderr(), "header dropped", "garbage-line-without-colon") != ""
-			})
-			resp, body = get(t, s.Server, "/badheaders.php?mode=xaccel")
-			wantStatus(t, resp, body, http.StatusOK)
-			if string(body) != "streamed" || resp.Header.Get("X-Accel-Buffering") != "" || resp.ContentLength != -1 {
-				t.Errorf("xaccel: %q, X-Accel-Buffering %q, length %d", body, resp.Header.Get("X-Accel-Buffering"), resp.ContentLength)
-			}
+	eachBackend(t, bothBackends(), "", func(t *testing.T, s *phpSite) {
+		for _, mode := range []string{"dupcl", "junkcl"} {
+			resp, body := get(t, s.Server, "/badheaders.php?mode="+mode)
+			wantStatus(t, resp, body, http.StatusBadGateway)
+		}
+		resp, body := get(t, s.Server, "/badheaders.php?mode=nocolon")
+		wantStatus(t, resp, body, http.StatusOK)
+		if string(body) != "ok" || resp.Header.Get("X-Fine") != "yes" {
+			t.Errorf("nocolon: %q, X-Fine %q", body, resp.Header.Get("X-Fine"))
+		}
+		waitFor(t, 5*time.Second, "the dropped header in the log", func() bool {
+			return logLine(s.Stderr(), "header dropped", "garbage-line-without-colon") != ""
 		})
-	}
+		resp, body = get(t, s.Server, "/badheaders.php?mode=xaccel")
+		wantStatus(t, resp, body, http.StatusOK)
+		if string(body) != "streamed" || resp.Header.Get("X-Accel-Buffering") != "" || resp.ContentLength != -1 {
+			t.Errorf("xaccel: %q, X-Accel-Buffering %q, length %d", body, resp.Header.Get("X-Accel-Buffering"), resp.ContentLength)
+		}
+	})
 }
 
 // Shutdown is bounded by shutdown_timeout even with a script that never
@@ -257,4 +237,15 @@ func clientGet(t *testing.T, c *http.Client, url string) (*http.Response, []byte
 		t.Fatalf("GET %s: reading the body: %v", url, err)
 	}
 	return resp, body
+}
+
+// eachBackend runs f in a parallel subtest per backend, each with its own
+// fe-php on the test site, started with serverKeys in [server].
+func eachBackend(t *testing.T, backends []phpBackend, serverKeys string, f func(t *testing.T, s *phpSite)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, startPHP(t, b, serverKeys))
+		})
+	}
 }
