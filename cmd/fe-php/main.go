@@ -161,13 +161,18 @@ func cmdRoutes(path string, paths []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(tw, "PATH\tMATCHED AS\tRULE\tPRIORITY\tBACKEND")
 	for _, raw := range paths {
 		u, err := url.Parse(raw)
-		if err != nil || u.Path == "" || u.Path[0] != '/' {
+		var cleaned string
+		var i int
+		ok := err == nil
+		if ok {
+			cleaned, i, ok = rt.Route(u.Path) // what the server does
+		}
+		if !ok {
 			fmt.Fprintf(tw, "%s\t-\tnot a request path (want /...)\t-\t-\n", raw)
 			continue
 		}
-		cleaned := router.CleanPath(u.Path)
 		rule, prio, backend := "default_backend", "-", cfg.Backend.DefaultBackend
-		if i := rt.Match(cleaned); i >= 0 {
+		if i >= 0 {
 			r := rt.Rules()[i]
 			rule = fmt.Sprintf("routing_rules[%d] %s %q", r.Index, r.Kind, r.Value)
 			prio = fmt.Sprint(r.Priority)

@@ -112,6 +112,19 @@ func (rt *Router) Match(p string) int {
 	return -1
 }
 
+// Route is how the server routes a request path, in one place for the
+// server and the routes command: p must be an absolute path without a
+// NUL byte (ok is false otherwise: the server answers 400); it is cleaned
+// (see CleanPath) and matched. rule is Match's result: -1 for the default
+// backend.
+func (rt *Router) Route(p string) (cleaned string, rule int, ok bool) {
+	if p == "" || p[0] != '/' || strings.IndexByte(p, 0) >= 0 {
+		return "", -1, false
+	}
+	cleaned = CleanPath(p)
+	return cleaned, rt.Match(cleaned), true
+}
+
 // CleanPath returns the canonical form of an absolute, decoded URL path:
 // "." and ".." resolved, repeated slashes collapsed, never above "/", and a
 // trailing slash kept (it distinguishes "/status/" from "/status"). A path

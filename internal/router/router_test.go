@@ -139,3 +139,28 @@ func BenchmarkMatch(b *testing.B) {
 		rt.Match(CleanPath(paths[i%len(paths)]))
 	}
 }
+
+func TestRoute(t *testing.T) {
+	rt, err := New([]Rule{{Kind: Prefix, Value: "/admin/", Backend: "fastcgi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		in, cleaned string
+		rule        int
+		ok          bool
+	}{
+		{"/admin/x", "/admin/x", 0, true},
+		{"/static/../admin/x", "/admin/x", 0, true},
+		{"//admin//x", "/admin/x", 0, true},
+		{"/other", "/other", -1, true},
+		{"admin/x", "", -1, false},
+		{"", "", -1, false},
+		{"/admin/\x00x", "", -1, false},
+	} {
+		c, i, ok := rt.Route(tc.in)
+		if c != tc.cleaned || i != tc.rule || ok != tc.ok {
+			t.Errorf("Route(%q) = %q, %d, %v; want %q, %d, %v", tc.in, c, i, ok, tc.cleaned, tc.rule, tc.ok)
+		}
+	}
+}

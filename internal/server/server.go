@@ -246,10 +246,11 @@ func (s *Server) ReopenLogs() error {
 	return s.access.Reopen()
 }
 
-// match returns the route for a cleaned request path.
-func (s *Server) match(cleaned string) *route {
-	if i := s.router.Match(cleaned); i >= 0 {
-		return &s.routes[i]
+// routeAt returns the route of a router.Route result: the rule's, or the
+// default backend's for -1.
+func (s *Server) routeAt(rule int) *route {
+	if rule >= 0 {
+		return &s.routes[rule]
 	}
 	return &s.fallback
 }
@@ -270,15 +271,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := &s.fallback
 	defer s.finish(rw, r, &rt, start)
 
-	p := r.URL.Path
-	if p == "" || p[0] != '/' || strings.IndexByte(p, 0) >= 0 {
+	cleaned, rule, ok := s.router.Route(r.URL.Path)
+	if !ok {
 		http.Error(rw, "400 bad request", http.StatusBadRequest)
 		return
 	}
-	if c := router.CleanPath(p); c != p {
-		r.URL.Path, r.URL.RawPath = c, ""
+	if cleaned != r.URL.Path {
+		r.URL.Path, r.URL.RawPath = cleaned, ""
 	}
-	rt = s.match(r.URL.Path)
+	rt = s.routeAt(rule)
 	if !s.limitBody(rw, r) {
 		return
 	}
