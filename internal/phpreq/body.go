@@ -79,6 +79,9 @@ type BodyBuffers struct {
 	used atomic.Int64
 }
 
+// emptyBody is every request's without a body: shared, nothing to close.
+var emptyBody Body
+
 // ErrBodyBudget is returned by Receive when holding the body would take
 // the bodies held at once past BodyBuffers.TotalLimit. It is no fault of
 // the client's request: answer 503 with Retry-After.
@@ -115,7 +118,7 @@ func (bb *BodyBuffers) InUse() int64 { return bb.used.Load() }
 // is exhausted. On error nothing needs closing.
 func (bb *BodyBuffers) Receive(r *http.Request) (*Body, error) {
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
-		return &Body{}, nil
+		return &emptyBody, nil
 	}
 	b := &Body{budget: bb}
 	step := int64(reserveStep)

@@ -47,8 +47,14 @@ var hopByHop = map[string]bool{
 //     junk is an *Error with 502, as nginx answers a broken upstream.
 //   - Hop-by-hop headers are dropped; X-Accel-Buffering is consumed
 //     (value "no" streams the output).
-func parseHead(status int, lines []byte, bad func(line string)) (*head, error) {
-	h := &head{status: status, header: make(http.Header, 8), contentLength: -1}
+//
+// It fills h (whose header map is reused: cleared first).
+func parseHead(h *head, status int, lines []byte, bad func(line string)) error {
+	if h.header == nil {
+		h.header = make(http.Header, 8)
+	}
+	clear(h.header)
+	h.status, h.stream, h.contentLength = status, false, -1
 	for len(lines) > 0 {
 		var line []byte
 		if i := bytes.IndexByte(lines, '\n'); i >= 0 {
@@ -61,8 +67,15 @@ func parseHead(status int, lines []byte, bad func(line string)) (*head, error) {
 			continue
 		}
 		name, value, ok := bytes.Cut(line, []byte{':'})
-		key := string(bytes.TrimSpace(name))
-		val := string(bytes.TrimSpace(value))
+		name, value = bytes.TrimSpace(name), bytes.TrimSpace(value)
+		key, known := commonNames[string(name)] // no allocation for the usual names
+		if !known {
+			key = string(name)
+		}
+		val, known := commonValues[string(value)]
+		if !known {
+			val = string(value)
+		}
 		if !ok || !httpguts.ValidHeaderFieldName(key) || !httpguts.ValidHeaderFieldValue(val) {
 			bad(string(line))
 			continue
@@ -72,7 +85,7 @@ func parseHead(status int, lines []byte, bad func(line string)) (*head, error) {
 		case key == "Status":
 			code, err := cgiStatus(val)
 			if err != nil {
-				return nil, &Error{Status: http.StatusInternalServerError, Fault: FaultPHP, Err: err}
+				return &Error{Status: http.StatusInternalServerError, Fault: FaultPHP, Err: err}
 			}
 			h.status = code
 			continue
@@ -82,7 +95,7 @@ func parseHead(status int, lines []byte, bad func(line string)) (*head, error) {
 		case key == "Content-Length":
 			n, err := strconv.ParseInt(val, 10, 64)
 			if err != nil || n < 0 || h.contentLength >= 0 {
-				return nil, &Error{Status: http.StatusBadGateway, Fault: FaultPHP,
+				return &Error{Status: http.StatusBadGateway, Fault: FaultPHP,
 					Err: fmt.Errorf("PHP sent an invalid or second Content-Length %q", val)}
 			}
 			h.contentLength = n
@@ -98,11 +111,32 @@ func parseHead(status int, lines []byte, bad func(line string)) (*head, error) {
 		}
 	}
 	if h.status < 200 || h.status > 599 {
-		return nil, &Error{Status: http.StatusInternalServerError, Fault: FaultPHP,
+		return &Error{Status: http.StatusInternalServerError, Fault: FaultPHP,
 			Err: fmt.Errorf("PHP set the invalid response status %d", h.status)}
 	}
-	return h, nil
+	return nil
 }
+
+// commonNames maps the header names PHP sends most, as PHP writes them,
+// to their canonical form; commonValues interns the usual values. Both
+// save an allocation per header on every response.
+var commonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"Content-Type", "Content-type", "Cache-Control", "Expires", "Pragma", "Set-Cookie",
+		"Location", "Content-Length", "Status", "X-Powered-By", "Vary", "Last-Modified", "ETag", "Link"} {
+		m[n] = textproto.CanonicalMIMEHeaderKey(n)
+	}
+	return m
+}()
+
+var commonValues = func() map[string]string {
+	m := map[string]string{}
+	for _, v := range []string{"text/html; charset=UTF-8", "text/html; charset=utf-8", "text/html", "application/json",
+		"no-cache", "no-store, no-cache, must-revalidate", "Thu, 19 Nov 1981 08:52:00 GMT", "Accept-Encoding"} {
+		m[v] = v
+	}
+	return m
+}()
 
 // cgiStatus parses a CGI Status value: "404" or "404 Not Found".
 func cgiStatus(v string) (int, error) {

@@ -38,7 +38,8 @@ func TestParseHead(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var bad []string
-			h, err := parseHead(tc.status, []byte(tc.lines), func(l string) { bad = append(bad, l) })
+			h := &head{}
+			err := parseHead(h, tc.status, []byte(tc.lines), func(l string) { bad = append(bad, l) })
 			if tc.want == 0 {
 				var pe *Error
 				if !errors.As(err, &pe) || pe.Status != tc.errSt || pe.Fault != FaultPHP {

@@ -43,8 +43,10 @@ type Output struct {
 	w    http.ResponseWriter
 	r    *http.Request
 	lim  *OutputLimits
-	bad  func(line string)
-	head *head
+	bad  func(o *Output, line string) // logs a header line PHP sent that was dropped
+	head *head                        // &h once Head succeeded
+	h    head
+	req  Request // the pipeline's request, kept here to save an allocation
 
 	mu        sync.Mutex
 	cond      sync.Cond
@@ -63,11 +65,26 @@ type Output struct {
 	done      chan struct{}
 }
 
-func newOutput(w http.ResponseWriter, r *http.Request, lim *OutputLimits, bad func(string)) *Output {
-	o := &Output{w: w, r: r, lim: lim, bad: bad}
+var outputs = sync.Pool{New: func() any { return new(Output) }}
+
+// newOutput returns an Output from the pool; give it back with
+// putOutput once end has returned.
+func newOutput(w http.ResponseWriter, r *http.Request, lim *OutputLimits, bad func(*Output, string)) *Output {
+	o := outputs.Get().(*Output)
+	hdr := o.h.header // the map is reused
+	*o = Output{w: w, r: r, lim: lim, bad: bad}
+	o.h.header = hdr
 	o.cond.L = &o.mu
 	return o
 }
+
+func putOutput(o *Output) {
+	o.w, o.r, o.req = nil, nil, Request{}
+	outputs.Put(o)
+}
+
+// dropped reports a header line PHP sent that was dropped.
+func (o *Output) dropped(line string) { o.bad(o, line) }
 
 // Head sets the response's status and headers from what PHP produced
 // (see parseHead: status 0 takes it from a "Status:" line). A second
@@ -77,13 +94,14 @@ func (o *Output) Head(status int, lines []byte) error {
 	if o.head != nil {
 		return nil
 	}
-	h, err := parseHead(status, lines, o.bad)
+	err := parseHead(&o.h, status, lines, o.dropped)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err != nil {
 		o.err = err
 		return err
 	}
+	h := &o.h
 	o.head = h
 	if h.stream {
 		o.startDelivery()
@@ -332,7 +350,7 @@ func (o *Output) writeHead(complete bool, total int64) bool {
 		sized = true
 	case complete && o.r.Method != http.MethodHead:
 		if h.contentLength >= 0 && h.contentLength != total {
-			o.bad(fmt.Sprintf("Content-Length: %d (the output is %d bytes; sending that)", h.contentLength, total))
+			o.dropped(fmt.Sprintf("Content-Length: %d (the output is %d bytes; sending that)", h.contentLength, total))
 		}
 		hdr["Content-Length"] = []string{strconv.FormatInt(total, 10)}
 		sized = true

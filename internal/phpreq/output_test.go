@@ -13,7 +13,7 @@ import (
 func newTestOutput(t *testing.T, method string, mem, file int64) (*Output, *httptest.ResponseRecorder) {
 	rec := httptest.NewRecorder()
 	r := httptest.NewRequest(method, "/x.php", nil)
-	return newOutput(rec, r, &OutputLimits{MemLimit: mem, FileLimit: file, TempDir: t.TempDir()}, func(string) {}), rec
+	return newOutput(rec, r, &OutputLimits{MemLimit: mem, FileLimit: file, TempDir: t.TempDir()}, func(*Output, string) {}), rec
 }
 
 // Without a flush, the whole response is taken in (memory, then a file)
@@ -69,7 +69,7 @@ func (l *lockedRecorder) body() string {
 // A flush passes the output on at once, before the script ends.
 func TestOutputFlushStreams(t *testing.T) {
 	rec := &lockedRecorder{ResponseRecorder: httptest.NewRecorder()}
-	o := newOutput(rec, httptest.NewRequest("GET", "/x.php", nil), &OutputLimits{MemLimit: 64 << 10}, func(string) {})
+	o := newOutput(rec, httptest.NewRequest("GET", "/x.php", nil), &OutputLimits{MemLimit: 64 << 10}, func(*Output, string) {})
 	o.Head(200, nil)
 	o.Write([]byte("first"))
 	o.Flush()

@@ -74,11 +74,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer env.Release()
 
-	out := newOutput(w, r, h.Output, func(line string) {
-		h.Log.Warn("php: header dropped", slog.String("backend", h.Backend), slog.String("request_id", id),
-			slog.String("script", t.ScriptFilename), slog.String("header", line))
-	})
-	runErr := h.run(&Request{HTTP: r, ID: id, Target: &t, Env: env, Body: body}, out)
+	out := newOutput(w, r, h.Output, h.dropped)
+	defer putOutput(out)
+	out.req = Request{HTTP: r, ID: id, Target: &t, Env: env, Body: body}
+	runErr := h.run(&out.req, out)
 	sent, err, abort := out.end(runErr)
 	if err == nil {
 		return
@@ -91,6 +90,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.failed(w, r, id, &t, err)
+}
+
+// dropped logs a header line of PHP's that was dropped.
+func (h *Handler) dropped(o *Output, line string) {
+	h.Log.Warn("php: header dropped", slog.String("backend", h.Backend), slog.String("request_id", o.req.ID),
+		slog.String("script", o.req.Target.ScriptFilename), slog.String("header", line))
 }
 
 // run calls the Runner; a panic in it becomes a 500 (the server would
