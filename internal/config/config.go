@@ -18,6 +18,10 @@ const (
 	BackendEmbedded = "embedded"
 	BackendFastCGI  = "fastcgi"
 	BackendStatic   = "static"
+	// BackendDeny answers 403 without touching the filesystem or PHP: for
+	// routing rules that keep a directory of an application off the web
+	// (DokuWiki's /inc/, Nextcloud's /data/, phpMyAdmin's /setup/).
+	BackendDeny = "deny"
 )
 
 // Pattern types of a routing rule.
@@ -109,6 +113,10 @@ type PHP struct {
 	UseFPM *bool `toml:"use_fpm"`
 	// FPMSocket is PHP-FPM's address: "host:port" or a Unix socket path.
 	FPMSocket string `toml:"fpm_socket"`
+	// IndexFiles are the files tried, in order, for a request naming a
+	// directory (nginx's index): the first that exists is run (a ".php"
+	// script) or sent (any other file).
+	IndexFiles []string `toml:"index_files"`
 	// FrontController runs for paths that name no file or directory
 	// (WordPress, Laravel: try_files $uri $uri/ /index.php); "" disables
 	// it (such paths are 404s).
@@ -240,6 +248,7 @@ func Default() Config {
 			WorkerMaxRequests:  10000,
 			FPMSocket:          "127.0.0.1:9000",
 			FrontController:    "/index.php",
+			IndexFiles:         []string{"index.php"},
 			WaitTimeout:        Duration{10 * time.Second},
 			ResponseBufferSize: 256 << 10,
 			MaxTempFileSize:    1 << 30,

@@ -95,6 +95,11 @@ func (c *Config) validatePHP(v *validator) {
 	if p.MaxTempFileSize < 0 {
 		v.fail("php.max_temp_file_size", "must not be negative")
 	}
+	for i, name := range p.IndexFiles {
+		if name == "" || strings.ContainsAny(name, "/\\\x00") || strings.HasPrefix(name, ".") {
+			v.fail(fmt.Sprintf("php.index_files[%d]", i), "%q must be a plain file name (no slash, not a dotfile), like \"index.php\"", name)
+		}
+	}
 	if fc := p.FrontController; fc != "" && (!strings.HasPrefix(fc, "/") || !strings.HasSuffix(fc, ".php")) {
 		v.fail("php.front_controller", "%q must be a URL path to a PHP script, like \"/index.php\" (or \"\" for none)", fc)
 	}
@@ -209,10 +214,11 @@ func (c *Config) validateRule(v *validator, key string, r Rule) {
 	default:
 		v.oneOf(key+".pattern.type", p.Type, PatternPrefix, PatternSuffix, PatternExact, PatternRegex)
 	}
+	ruleBackends := append(backendNames[:len(backendNames):len(backendNames)], BackendDeny)
 	if r.Backend == "" {
-		v.fail(key+".backend", "missing: want one of %s", quoteList(backendNames))
+		v.fail(key+".backend", "missing: want one of %s", quoteList(ruleBackends))
 	} else {
-		v.oneOf(key+".backend", r.Backend, backendNames...)
+		v.oneOf(key+".backend", r.Backend, ruleBackends...)
 	}
 }
 

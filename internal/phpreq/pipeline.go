@@ -174,6 +174,12 @@ func retryAfterFull(status int) string {
 func ServeNonScript(w http.ResponseWriter, r *http.Request, t *Target, static http.Handler) {
 	switch t.Kind {
 	case Static:
+		if t.ScriptName != r.URL.Path { // a directory's index file
+			r2, u := *r, *r.URL
+			u.Path, u.RawPath = t.ScriptName, ""
+			r2.URL = &u
+			r = &r2
+		}
 		static.ServeHTTP(w, r)
 	case Redirect:
 		http.Redirect(w, r, t.Location, http.StatusMovedPermanently)

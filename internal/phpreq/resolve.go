@@ -35,6 +35,10 @@ type Options struct {
 	// ServerSoftware is SERVER_SOFTWARE, e.g. "fe-php/0.1.0". WordPress
 	// reads it to decide whether pretty permalinks work.
 	ServerSoftware string
+	// IndexFiles are tried in order for a directory (nginx's index); nil
+	// means {"index.php"}. A ".php" one runs, another is sent as a file
+	// (never a PHP source under another extension).
+	IndexFiles []string
 }
 
 // Resolver maps request paths to scripts under a document root and builds
@@ -74,6 +78,14 @@ func NewResolver(opts Options) (*Resolver, error) {
 	}
 	rs := &Resolver{opts: opts, root: root, prefix: strings.TrimSuffix(root, "/")}
 	rs.opts.DocumentRoot = root
+	if opts.IndexFiles == nil {
+		rs.opts.IndexFiles = []string{"index.php"}
+	}
+	for _, name := range rs.opts.IndexFiles {
+		if name == "" || strings.ContainsAny(name, "/\\\x00") || name[0] == '.' {
+			return nil, fmt.Errorf("phpreq: index file %q: must be a plain file name", name)
+		}
+	}
 	if fc := opts.FrontController; fc != "" {
 		fc = path.Clean("/" + fc)
 		if fc == "/" || strings.HasSuffix(opts.FrontController, "/") || hiddenSegment(fc) ||
@@ -161,8 +173,8 @@ type Target struct {
 //     one with another PHP extension (".phtml", ".PHP", ".inc", ...) is
 //     Forbidden: neither run nor served as source.
 //   - A directory without the trailing slash is a Redirect adding it
-//     (query kept); with it, its index.php if that exists, else the front
-//     controller.
+//     (query kept); with it, the first of IndexFiles that exists (a
+//     Script for ".php", else Static), else the front controller.
 //   - Anything else (nothing there, a path with a backslash, a special
 //     file, a stat error) is the front controller, ScriptName =
 //     FrontController and PathInfo "", if one is configured and exists;
@@ -217,9 +229,17 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 		if p[len(p)-1] != '/' {
 			return Target{Kind: Redirect, Location: dirLocation(r)}
 		}
-		idx := full + "index.php"
-		if m, ok := statMode(idx); ok && m == unix.S_IFREG {
-			return Target{Kind: Script, ScriptName: idx[n:], ScriptFilename: idx}
+		for _, name := range rs.opts.IndexFiles {
+			idx := full + name
+			if m, ok := statMode(idx); !ok || m != unix.S_IFREG {
+				continue
+			}
+			switch {
+			case strings.HasSuffix(name, ".php"):
+				return Target{Kind: Script, ScriptName: idx[n:], ScriptFilename: idx}
+			case !IsPHPSource(name):
+				return Target{Kind: Static, ScriptName: idx[n:], ScriptFilename: idx}
+			}
 		}
 	}
 	return rs.frontController()

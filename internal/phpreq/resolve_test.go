@@ -243,3 +243,32 @@ func TestKindString(t *testing.T) {
 		t.Error(Forbidden.String(), Kind(42).String())
 	}
 }
+
+// php.index_files: tried in order for a directory; a ".php" one runs,
+// another is sent, a PHP source under another extension never.
+func TestResolveIndexFiles(t *testing.T) {
+	root := site(t, "doku.php", "index.php", "docs/index.html", "docs/index.php", "lib/index.inc", "empty/")
+	rs, err := NewResolver(Options{DocumentRoot: root, FrontController: "/doku.php", IndexFiles: []string{"doku.php", "index.html", "index.inc", "index.php"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path, name string
+		kind       Kind
+	}{
+		{"/", "/doku.php", Script},
+		{"/docs/", "/docs/index.html", Static}, // before index.php in the list
+		{"/lib/", "/doku.php", Script},         // index.inc is PHP source: skipped, front controller
+		{"/empty/", "/doku.php", Script},       // no index: front controller
+	} {
+		got := rs.Resolve(request("GET", tc.path))
+		if got.Kind != tc.kind || got.ScriptName != tc.name {
+			t.Errorf("%s: %v %q, want %v %q", tc.path, got.Kind, got.ScriptName, tc.kind, tc.name)
+		}
+	}
+	for _, bad := range []string{"", "a/b.php", ".hidden.php", "x\x00.php"} {
+		if _, err := NewResolver(Options{DocumentRoot: root, IndexFiles: []string{bad}}); err == nil {
+			t.Errorf("index file %q accepted", bad)
+		}
+	}
+}

@@ -121,6 +121,8 @@ func (s *Server) buildBackends() (map[string]http.Handler, error) {
 
 func (s *Server) buildBackend(name string) (http.Handler, error) {
 	switch name {
+	case config.BackendDeny:
+		return denyHandler{}, nil
 	case config.BackendStatic:
 		return s.newStatic(s.cfg.Backend.StaticFiles.Root)
 	case config.BackendFastCGI:
@@ -158,6 +160,7 @@ func (s *Server) phpHandler(backend string, runner phpreq.Runner) (http.Handler,
 	resolver, err := phpreq.NewResolver(phpreq.Options{
 		DocumentRoot:    s.cfg.PHP.DocumentRoot,
 		FrontController: s.cfg.PHP.FrontController,
+		IndexFiles:      s.cfg.PHP.IndexFiles,
 		ServerSoftware:  version.ServerSoftware(),
 	})
 	if err != nil {
@@ -226,6 +229,13 @@ func (s *Server) newFastCGI() (http.Handler, error) {
 	})
 	s.closers = append(s.closers, b.Close)
 	return s.phpHandler(config.BackendFastCGI, b)
+}
+
+// denyHandler is the deny backend: 403, nothing looked up.
+type denyHandler struct{}
+
+func (denyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	http.Error(w, "403 forbidden", http.StatusForbidden)
 }
 
 // Close releases the backends and flushes the access log.
