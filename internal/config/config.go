@@ -124,8 +124,10 @@ type PHP struct {
 	// WaitTimeout bounds how long a request waits for a free PHP thread
 	// of the embedded backend (503 after): fe-php's addition.
 	WaitTimeout Duration `toml:"wait_timeout"`
-	// INIFile is a php.ini the embedded backend loads; "" loads none
-	// (fe-php's web defaults apply): fe-php's addition.
+	// INIFile is a php.ini the embedded backend loads instead of the
+	// one its libphp was built to find ("": that one, e.g.
+	// /usr/local/php-zts-embed/etc/php.ini and etc/conf.d/*.ini; "none":
+	// no php.ini at all, fe-php's web defaults only): fe-php's addition.
 	INIFile string `toml:"ini_file"`
 	// INI overrides php.ini settings for embedded PHP ([php.ini] table):
 	// fe-php's addition.

@@ -151,7 +151,9 @@ func (c *Config) resolvePaths() {
 	}
 	abs(&c.PHP.DocumentRoot)
 	abs(&c.PHP.LibPHPPath)
-	abs(&c.PHP.INIFile)
+	if c.PHP.INIFile != "none" {
+		abs(&c.PHP.INIFile)
+	}
 	abs(&c.Server.TempDir)
 	sf := &c.Backend.StaticFiles
 	if sf.Root == "" {

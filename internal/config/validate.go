@@ -89,6 +89,13 @@ func (c *Config) validatePHP(v *validator) {
 	p := &c.PHP
 	v.atLeast("php.worker_pool_size", p.WorkerPoolSize, 1)
 	v.atLeast("php.worker_max_requests", p.WorkerMaxRequests, 0)
+	if f := p.INIFile; f != "" && f != "none" && c.UsedBackends()[BackendEmbedded] {
+		if st, err := os.Stat(f); err != nil {
+			v.fail("php.ini_file", "%s: %s (\"\" loads the build's php.ini, \"none\" none)", f, pathErr(err))
+		} else if !st.Mode().IsRegular() {
+			v.fail("php.ini_file", "%s is not a regular file", f)
+		}
+	}
 	if p.ResponseBufferSize < 4<<10 {
 		v.fail("php.response_buffer_size", "must be at least 4K, got %s", p.ResponseBufferSize)
 	}

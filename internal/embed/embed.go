@@ -52,7 +52,8 @@ type Options struct {
 	MaxRequests int
 	// WaitTimeout bounds the wait for a free slot (503 after).
 	WaitTimeout time.Duration
-	// INIFile is a php.ini to load ("" for none).
+	// INIFile is a php.ini to load instead of the build's; "" loads the
+	// build's php.ini and scan dir, "none" loads no php.ini at all.
 	INIFile string
 	// INI overrides php.ini settings ([php.ini] table).
 	INI map[string]string
@@ -130,7 +131,11 @@ func New(opts Options) (*Backend, error) {
 	cfg.ini_entries = entries
 	cfg.max_requests = C.int(opts.MaxRequests)
 	cfg.max_contexts = C.int(maxContexts(opts.Workers))
-	if opts.INIFile != "" {
+	switch opts.INIFile {
+	case "":
+	case "none":
+		cfg.ini_none = 1
+	default:
 		cfg.ini_file = C.CString(opts.INIFile)
 		defer C.free(unsafe.Pointer(cfg.ini_file))
 	}
@@ -141,6 +146,14 @@ func New(opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("starting PHP from %s: %s", opts.LibPHPPath, C.GoString(&cfg.error[0]))
 	}
 	started = true
+	loaded, scanned := "none", "none"
+	if cfg.ini_loaded != nil {
+		loaded = C.GoString(cfg.ini_loaded)
+	}
+	if cfg.ini_scanned != nil {
+		scanned = strings.Join(strings.Fields(strings.ReplaceAll(C.GoString(cfg.ini_scanned), ",", " ")), " ")
+	}
+	b.log.Info("php started", slog.String("libphp", opts.LibPHPPath), slog.String("php_ini", loaded), slog.String("php_ini_scanned", scanned))
 	return b, nil
 }
 

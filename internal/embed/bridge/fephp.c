@@ -29,6 +29,10 @@ ZEND_TSRMLS_CACHE_DEFINE()
 
 static fephp_callbacks cb;
 
+/* Exported by libphp (main/php_ini.c), not declared in its headers. */
+extern PHPAPI char *php_ini_opened_path;
+extern PHPAPI char *php_ini_scanned_files;
+
 /* Per PHP thread: the request being executed and its buffers. */
 typedef struct {
 	char *data;
@@ -392,9 +396,12 @@ int fephp_startup(fephp_config *cfg)
 	/* sapi_startup and module startup copy the struct: set fields between. */
 	fephp_module.ini_defaults = fephp_ini_defaults;
 	fephp_module.php_ini_ignore_cwd = 1;
+	/* With no ini_file, PHP finds the php.ini and scan dir of this
+	 * libphp's build (its --with-config-file-path and -scan-dir, or
+	 * PHPRC / PHP_INI_SCAN_DIR), as the distribution's PHP does. */
 	if (cfg->ini_file && *cfg->ini_file) {
 		fephp_module.php_ini_path_override = strdup(cfg->ini_file);
-	} else {
+	} else if (cfg->ini_none) {
 		fephp_module.php_ini_ignore = 1;
 	}
 	fephp_module.ini_entries = cfg->ini_entries ? strdup(cfg->ini_entries) : NULL;
@@ -406,6 +413,8 @@ int fephp_startup(fephp_config *cfg)
 		return -1;
 	}
 	make_sapi_name();
+	cfg->ini_loaded = php_ini_opened_path;
+	cfg->ini_scanned = php_ini_scanned_files;
 	return 0;
 }
 

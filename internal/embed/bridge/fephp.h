@@ -92,8 +92,11 @@ typedef struct fephp_config {
 	const char *ini_entries;   /* "key=value\n": above php.ini */
 	int max_requests;          /* recycle a thread's PHP context after this many (0: never) */
 	int max_contexts;          /* PHP contexts kept at rest, across threads */
+	int ini_none;              /* load no php.ini at all (not even the build's) */
 	fephp_callbacks cb;
 	char error[512];           /* out: why startup failed */
+	const char *ini_loaded;    /* out: the php.ini PHP loaded, NULL if none */
+	const char *ini_scanned;   /* out: the scan dir's files PHP loaded, ",\n"-separated, NULL if none */
 } fephp_config;
 
 /* The bridge's entry points, looked up with dlsym. */
