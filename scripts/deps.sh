@@ -6,7 +6,9 @@ set -euo pipefail
 # base: what fe-php, its demo and most tests need. The rest is for the
 # end-to-end tests (tests/integration/wordpress*_test.go) and bench/:
 # WordPress, MariaDB, Chromium, and the PHP-FPM extensions WordPress needs
-# (the ZTS build has them compiled in).
+# (the ZTS build has them as shared modules enabled in its conf.d;
+# tests/integration/php_parity_test.go checks that it loads every extension
+# this FPM loads).
 #
 #   deps.sh         everything the tests need
 #   deps.sh base    only the base (make demo)

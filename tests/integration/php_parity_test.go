@@ -1,0 +1,210 @@
+//go:build fephp_bridge
+
+package integration
+
+// Parity of the embedded PHP with Debian's PHP-FPM: the ZTS build of
+// scripts/build-php.sh loads, with its default php.ini and conf.d, every
+// extension that Debian's php-fpm8.2 loads on this machine (with the
+// php8.2-* packages scripts/deps.sh installs), and it has Debian's
+// compiled-in MySQL socket.
+//
+// One fe-php serves the same script on both PHP backends: /parity.php on
+// the embedded backend (the default) and /fpm/parity.php on the fastcgi
+// backend, to a php-fpm8.2 the test starts (fpmtest: its own php.ini, but
+// Debian's conf.d, /etc/php/8.2/fpm/conf.d, so Debian's extensions).
+//
+// The embedded side runs with fe-php's defaults (no php.ini_file): it
+// passes once fe-php reads the build's php.ini and conf.d by default
+// (issue 10, item 2). FEPHP_TEST_LIBPHP=/path/to/libphp.so runs it against
+// another ZTS build than php.libphp_path's default (e.g. a scratch prefix
+// of build-php.sh).
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fe-php/fe-php/internal/testutil/fpmtest"
+)
+
+// parityExceptions are the modules Debian's FPM may load that the
+// embedded PHP does not have, each with the reason. The extensions are
+// those scripts/build-php.sh leaves out; they show up on the FPM side only
+// when their Debian package is installed.
+var parityExceptions = map[string]string{
+	"cgi-fcgi": "FPM's SAPI module (fastcgi_finish_request, apache_request_headers, ...): " +
+		"the embedded backend has fe-php's own SAPI with these functions instead",
+	"imap": "not built: UW c-client keeps process-wide state (unsafe in a threaded server), " +
+		"needs 24 more -dev packages, and the extension left PHP in 8.4",
+	"snmp": "not built: net-snmp (18 more -dev packages) has process-wide MIB state " +
+		"and reads the MIBs at module start-up",
+	"pdo_firebird": "not built (php8.2-interbase): Firebird client library, rarely on web hosts",
+	"pdo_dblib":    "not built (php8.2-sybase): FreeTDS client library, rarely on web hosts",
+	"odbc":         "not built (php8.2-odbc): unixODBC client library, rarely on web hosts",
+	"pdo_odbc":     "not built (php8.2-odbc): unixODBC client library, rarely on web hosts",
+	"enchant":      "not built: libenchant-2-dev brings GLib's development stack (17 packages)",
+	"memcached":    "not built: Debian's php-memcached source is not downloadable from the mirror (404)",
+	"msgpack":      "not built: only php-memcached needs it here (left out with it)",
+}
+
+// parityScript reports what a request sees of its PHP.
+const parityScript = `<?php
+header('Content-Type: application/json');
+echo json_encode([
+    'sapi' => PHP_SAPI,
+    'version' => PHP_VERSION,
+    'zts' => PHP_ZTS,
+    'extensions' => get_loaded_extensions(),
+    'zend_extensions' => get_loaded_extensions(true),
+    'ini_file' => php_ini_loaded_file(),
+    'scanned' => php_ini_scanned_files(),
+    'ini' => [
+        'mysqli.default_socket' => ini_get('mysqli.default_socket'),
+        'pdo_mysql.default_socket' => ini_get('pdo_mysql.default_socket'),
+    ],
+]);
+`
+
+// parityReport is parityScript's answer. The ini values are strings, or
+// false when the setting does not exist (its extension is not loaded).
+type parityReport struct {
+	SAPI           string         `json:"sapi"`
+	Version        string         `json:"version"`
+	ZTS            int            `json:"zts"`
+	Extensions     []string       `json:"extensions"`
+	ZendExtensions []string       `json:"zend_extensions"`
+	INIFile        any            `json:"ini_file"`
+	Scanned        any            `json:"scanned"`
+	INI            map[string]any `json:"ini"`
+}
+
+func fetchParity(t *testing.T, s *Server, path string) parityReport {
+	t.Helper()
+	resp, body := get(t, s, path)
+	wantStatus(t, resp, body, http.StatusOK)
+	var r parityReport
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatalf("GET %s: %v; body %q", path, err, trunc(body))
+	}
+	return r
+}
+
+// scannedCount is how many conf.d files PHP read (php_ini_scanned_files
+// lists them separated by ",\n"; false when it read none).
+func (r parityReport) scannedCount() int {
+	list, ok := r.Scanned.(string)
+	if !ok || strings.TrimSpace(list) == "" {
+		return 0
+	}
+	return len(strings.Split(strings.TrimSpace(list), ","))
+}
+
+// modules is the set of a report's PHP and Zend modules, by lower-case
+// name (PHP compares module names without case).
+func (r parityReport) modules() map[string]string {
+	m := map[string]string{}
+	for _, e := range slices.Concat(r.Extensions, r.ZendExtensions) {
+		m[strings.ToLower(e)] = e
+	}
+	return m
+}
+
+func TestEmbeddedExtensionsMatchFPM(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{
+		"parity.php":     parityScript,
+		"fpm/parity.php": parityScript,
+	})
+	f := fpmtest.Start(t, fpmtest.Options{Children: 1, DocRoot: root})
+	libphp := ""
+	if p := os.Getenv("FEPHP_TEST_LIBPHP"); p != "" {
+		libphp = fmt.Sprintf("libphp_path = %q", p)
+	}
+	s := startServer(t, fmt.Sprintf(`[php]
+document_root = %q
+front_controller = ""
+fpm_socket = %q
+worker_pool_size = 1
+%s
+
+[backend]
+default_backend = "embedded"
+
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/fpm/" }
+backend = "fastcgi"
+priority = 100
+`, root, f.Address, libphp), nil)
+
+	fpm := fetchParity(t, s, "/fpm/parity.php")
+	emb := fetchParity(t, s, "/parity.php")
+	if fpm.SAPI != "fpm-fcgi" {
+		t.Fatalf("/fpm/parity.php ran on SAPI %q, want fpm-fcgi (the fastcgi backend)", fpm.SAPI)
+	}
+	if emb.SAPI == "fpm-fcgi" || emb.ZTS != 1 {
+		t.Fatalf("/parity.php ran on SAPI %q (ZTS %d), want the embedded backend's ZTS PHP", emb.SAPI, emb.ZTS)
+	}
+	t.Logf("fpm: PHP %s, %d modules, php.ini %v", fpm.Version, len(fpm.modules()), fpm.INIFile)
+	t.Logf("embedded: PHP %s, %d modules, php.ini %v, %d conf.d files", emb.Version, len(emb.modules()), emb.INIFile, emb.scannedCount())
+
+	// Every module FPM loads is loaded on embedded too, unless excepted.
+	fpmMods, embMods := fpm.modules(), emb.modules()
+	var missing, excepted []string
+	for _, k := range slices.Sorted(maps.Keys(fpmMods)) {
+		if _, ok := embMods[k]; ok {
+			continue
+		}
+		if why, ok := parityExceptions[k]; ok {
+			excepted = append(excepted, fmt.Sprintf("%s (%s)", fpmMods[k], why))
+			continue
+		}
+		missing = append(missing, fpmMods[k])
+	}
+	for _, e := range excepted {
+		t.Logf("FPM loads %s; embedded does not, as expected", e)
+	}
+	var extra []string
+	for k, name := range embMods {
+		if _, ok := fpmMods[k]; !ok {
+			extra = append(extra, name)
+		}
+	}
+	slices.Sort(extra)
+	t.Logf("embedded only (built by scripts/build-php.sh, not installed for Debian's FPM here): %s", strings.Join(extra, " "))
+	if len(missing) > 0 {
+		t.Errorf("modules Debian's php-fpm8.2 loads that embedded PHP does not: %s\n"+
+			"(embedded php.ini %v, scanned %v: without the build's php.ini and conf.d the shared modules are not loaded)",
+			strings.Join(missing, " "), emb.INIFile, emb.Scanned)
+	}
+	// A module that fails to load says so on fe-php's stderr at start-up
+	// (PHP's startup errors; it is then missing above too, or half there).
+	for _, line := range strings.Split(s.Stderr(), "\n") {
+		switch {
+		case strings.Contains(line, "Unable to load dynamic library"), strings.Contains(line, "PHP Startup:"):
+			t.Errorf("fe-php's PHP start-up: %s", line)
+		case strings.Contains(line, "it was already loaded"):
+			// e.g. "Cannot load Zend OPcache": conf.d's 10-opcache.ini and
+			// [php.opcache] both load it; harmless, but noise.
+			t.Logf("fe-php's PHP start-up: %s", line)
+		}
+	}
+
+	// The compiled-in MySQL socket: mysqli and pdo_mysql connect to
+	// "localhost" through it (WordPress's and Adminer's DB_HOST).
+	for _, key := range []string{"mysqli.default_socket", "pdo_mysql.default_socket"} {
+		fv, ev := fpm.INI[key], emb.INI[key]
+		if fs, ok := fv.(string); !ok || fs == "" {
+			t.Errorf("FPM's %s is %#v: want Debian's compiled-in socket path (is php8.2-mysql installed?)", key, fv)
+			continue
+		}
+		if ev != fv {
+			t.Errorf("%s: embedded %#v, FPM %#v; want the same", key, ev, fv)
+		}
+	}
+}
