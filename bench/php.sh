@@ -68,8 +68,11 @@ log "building fe-php with the embedded backend (make build)"
 (cd "$REPO_DIR" && make -s build >&2)
 FEPHP_BIN=$REPO_DIR/bin/fe-php
 
-FPM_ARGS=(-n -R -d zend_extension=opcache -d opcache.enable=1 -d opcache.validate_timestamps=0
-	-d opcache.memory_consumption=128 -d display_errors=0 -d output_buffering=4096)
+# FPM runs on Debian's own php.ini and conf.d (its extensions, OPcache
+# among them), as the embedded PHP runs on its build's copy of them: each
+# side is the distribution's PHP, with OPcache's timestamps off on both.
+FPM_ARGS=(-c /etc/php/8.2/fpm/php.ini -R -d opcache.enable=1 -d opcache.validate_timestamps=0
+	-d opcache.memory_consumption=128)
 
 # nginx + FPM under one parent, so that one process tree holds both.
 PORT_A=$(bench_free_port "${PORT_A:-18180}")
