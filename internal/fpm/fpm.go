@@ -149,7 +149,7 @@ func (b *Backend) attempt(req *phpreq.Request, out *phpreq.Output) error {
 		return &phpreq.Error{Status: http.StatusServiceUnavailable, Fault: phpreq.FaultCapacity, RetryAfter: "1",
 			Err: fmt.Errorf("PHP-FPM %s: %w", b.where, err)}
 	case err != nil && ctx.Err() != nil:
-		return &phpreq.Error{Status: http.StatusBadGateway, Fault: phpreq.FaultClient, Err: ctx.Err()}
+		return clientGone(ctx.Err())
 	case err != nil:
 		return b.upstream(http.StatusBadGateway, err)
 	}
@@ -165,7 +165,7 @@ func (b *Backend) attempt(req *phpreq.Request, out *phpreq.Output) error {
 	}
 	conn.Abort()
 	if aborted {
-		return &phpreq.Error{Status: http.StatusBadGateway, Fault: phpreq.FaultClient, Err: ctx.Err()}
+		return clientGone(ctx.Err())
 	}
 	return err
 }
@@ -289,6 +289,8 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
+// clientGone is the error of a request whose client left: nobody gets
+// the status, and it never counts against the breaker.
 func clientGone(err error) error {
 	return &phpreq.Error{Status: http.StatusBadGateway, Fault: phpreq.FaultClient, Err: err}
 }

@@ -258,8 +258,7 @@ func (o *Output) deliver(complete bool) {
 			o.spare = chunk[:0]
 		}
 		if err != nil {
-			o.err = errClientGone
-			o.cond.Broadcast()
+			o.failLocked()
 			o.mu.Unlock()
 			return
 		}
@@ -304,11 +303,17 @@ func (o *Output) take() (chunk []byte, fileOff, fileN int64) {
 	return nil, 0, 0
 }
 
+// fail ends delivery: the client has gone; a producer waiting on full
+// buffers wakes up to that.
 func (o *Output) fail() {
 	o.mu.Lock()
+	o.failLocked()
+	o.mu.Unlock()
+}
+
+func (o *Output) failLocked() {
 	o.err = errClientGone
 	o.cond.Broadcast()
-	o.mu.Unlock()
 }
 
 // send writes a memory chunk or a span of the file to the client.

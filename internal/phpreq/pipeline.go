@@ -3,6 +3,7 @@ package phpreq
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -107,20 +108,10 @@ func (h *Handler) run(req *Request, out *Output) (err error) {
 				panic(v)
 			}
 			err = &Error{Status: http.StatusInternalServerError, Fault: FaultPHP,
-				Err: errors.New("panic in the " + h.Backend + " runner: " + toString(v))}
+				Err: fmt.Errorf("panic in the %s runner: %v", h.Backend, v)}
 		}
 	}()
 	return h.Runner.Run(req, out)
-}
-
-func toString(v any) string {
-	if e, ok := v.(error); ok {
-		return e.Error()
-	}
-	if s, ok := v.(string); ok {
-		return s
-	}
-	return "(non-string panic value)"
 }
 
 // failed logs err and answers with its status.
