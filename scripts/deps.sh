@@ -5,7 +5,8 @@ set -euo pipefail
 
 # base: what fe-php, its demo and most tests need. The rest is for the
 # end-to-end tests (tests/integration/wordpress*_test.go) and bench/:
-# WordPress, MariaDB, Chromium, and the PHP-FPM extensions WordPress needs
+# WordPress, Adminer, DokuWiki, MariaDB, Redis, Chromium, and the PHP-FPM
+# extensions those apps need
 # (the ZTS build has them as shared modules enabled in its conf.d;
 # tests/integration/php_parity_test.go checks that it loads every extension
 # this FPM loads).
@@ -14,7 +15,8 @@ set -euo pipefail
 #   deps.sh base    only the base (make demo)
 base=(ca-certificates curl php8.2-fpm php8.2-cli libphp8.2-embed)
 e2e=(php8.2-mysql php8.2-curl php8.2-gd php8.2-mbstring php8.2-xml php8.2-zip php8.2-intl
-  wordpress wordpress-theme-twentytwentythree mariadb-server chromium)
+  wordpress wordpress-theme-twentytwentythree mariadb-server chromium
+  adminer dokuwiki redis-server php8.2-redis)
 case "${1:-all}" in
   base) packages=("${base[@]}") ;;
   all) packages=("${base[@]}" "${e2e[@]}") ;;
