@@ -273,11 +273,19 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 		return &phpreq.Error{Status: http.StatusBadRequest, Fault: phpreq.FaultClient, Err: err}
 	}
 
+	var w *watch
+	if st := req.Settings; st.TerminateTimeout > 0 || st.SlowlogTimeout > 0 {
+		w = b.watch(j.creq, req)
+	}
+
 	// The thread keeps PHP's buffers until its next request: stay on it
 	// until they are copied out.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	rc := C.fephp_call_execute(j.creq)
+	if w != nil {
+		w.stop()
+	}
 	cr := j.creq
 	if rc != 0 {
 		return &phpreq.Error{Status: http.StatusInternalServerError, Fault: phpreq.FaultPHP,
@@ -288,6 +296,12 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 	}
 	if cr.finished != 0 {
 		return nil
+	}
+	if cr.interrupted != 0 {
+		// PHP's own output ends in the fatal error: the client gets a 504,
+		// as from fastcgi (or a broken stream, if it had begun).
+		return &phpreq.Error{Status: http.StatusGatewayTimeout, Fault: phpreq.FaultPHP,
+			Err: fmt.Errorf("PHP ran past request_terminate_timeout (%s): script interrupted", req.Settings.TerminateTimeout)}
 	}
 	if cr.delivered == 0 {
 		if err := out.Head(int(cr.status), cbytes(cr.headers, cr.headers_len)); err != nil {
@@ -355,7 +369,7 @@ func (j *job) fill(req *phpreq.Request) error {
 	}
 	ct, cookie, auth := env.Get("CONTENT_TYPE"), env.Get("HTTP_COOKIE"), env.Get("HTTP_AUTHORIZATION")
 	need += len(r.Method) + len(r.RequestURI) + len(r.URL.RawQuery) + len(req.Target.ScriptFilename) +
-		len(ct) + len(cookie) + len(auth) + 8
+		len(ct) + len(cookie) + len(auth) + len(req.Settings.INI) + len(req.Settings.AdminINI) + 10
 	preload := body.Length > 0 && body.Length <= preloadMax
 	if preload {
 		need += int(body.Length)
@@ -392,6 +406,7 @@ func (j *job) fill(req *phpreq.Request) error {
 		cr.proto_num = 1000
 	}
 	cr.request_time = C.double(float64(time.Now().UnixNano()) / 1e9)
+	cr.ini, cr.admin_ini = a.optStr(req.Settings.INI), a.optStr(req.Settings.AdminINI)
 	cr.body, cr.body_len, cr.body_complete = nil, 0, 1
 	switch {
 	case preload:
