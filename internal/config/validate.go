@@ -101,6 +101,13 @@ func (c *Config) validatePHP(v *validator) {
 			v.fail("php.ini_file", "%s is not a regular file", f)
 		}
 	}
+	for _, k := range slices.Sorted(maps.Keys(p.INI)) {
+		if strings.ContainsAny(k, "\x00\r\n=;[]") || k == "" {
+			v.fail("php.ini."+k, "%q is not a php.ini setting name", k)
+		} else if strings.ContainsAny(p.INI[k], "\x00\r\n") {
+			v.fail("php.ini."+k, "the value holds a NUL, CR or LF")
+		}
+	}
 	if p.ResponseBufferSize < 4<<10 {
 		v.fail("php.response_buffer_size", "must be at least 4K, got %s", p.ResponseBufferSize)
 	}

@@ -27,10 +27,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +36,7 @@ import (
 	"unsafe"
 
 	"github.com/fe-php/fe-php/internal/config"
+	"github.com/fe-php/fe-php/internal/phpini"
 	"github.com/fe-php/fe-php/internal/phpreq"
 )
 
@@ -197,9 +196,7 @@ func (b *Backend) iniEntries() string {
 		fmt.Fprintf(&sb, "opcache.enable=1\nopcache.memory_consumption=%d\nopcache.max_accelerated_files=%d\nopcache.validate_timestamps=%d\n",
 			int64(o.MemorySize)>>20, o.MaxFiles, boolInt(o.ValidateTimestamps))
 	}
-	for _, k := range slices.Sorted(maps.Keys(b.opts.INI)) {
-		fmt.Fprintf(&sb, "%s=%s\n", k, b.opts.INI[k])
-	}
+	sb.WriteString(phpini.Text(b.opts.INI))
 	return sb.String()
 }
 

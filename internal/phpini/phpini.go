@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -93,14 +94,43 @@ func Names() []string { return slices.Sorted(maps.Keys(directives)) }
 
 // Text writes settings as PHP's INI text, one "name=value" line each in
 // name order: the form of FPM's PHP_VALUE, which the embedded backend
-// parses the same way (so constants like E_ALL work on both).
+// parses the same way. Each value is written with Value.
 func Text(settings map[string]string) string {
 	var sb strings.Builder
 	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		sb.WriteString(k)
 		sb.WriteByte('=')
-		sb.WriteString(settings[k])
+		sb.WriteString(Value(settings[k]))
 		sb.WriteByte('\n')
 	}
+	return sb.String()
+}
+
+var (
+	// plain values mean the same to PHP's INI parser quoted or not.
+	plain = regexp.MustCompile(`^[A-Za-z0-9_.,/:+\-@%*?#]+( +[A-Za-z0-9_.,/:+\-@%*?#]+)*$`)
+	// expressions of constants and numbers are PHP's to evaluate, as in
+	// php.ini: error_reporting = E_ALL & ~E_NOTICE.
+	expression = regexp.MustCompile(`^[A-Z0-9_ &|^~!()]+$`)
+)
+
+// Value writes v for PHP's INI parser so that PHP gets exactly v: as it
+// is when PHP would read it so anyway (a size, a flag such as On, a
+// constant expression), else double-quoted with \, " and $ escaped. A
+// URL such as tcp://host:6379?timeout=2.5&prefix=s: would otherwise end
+// at its "=" (and drop every later line with it).
+func Value(v string) string {
+	if plain.MatchString(v) || expression.MatchString(v) {
+		return v
+	}
+	var sb strings.Builder
+	sb.WriteByte('"')
+	for _, c := range []byte(v) {
+		if c == '\\' || c == '"' || c == '$' {
+			sb.WriteByte('\\')
+		}
+		sb.WriteByte(c)
+	}
+	sb.WriteByte('"')
 	return sb.String()
 }

@@ -52,3 +52,22 @@ func TestProductionValues(t *testing.T) {
 		}
 	}
 }
+
+func TestValue(t *testing.T) {
+	for in, want := range map[string]string{
+		"64M":                   "64M",
+		"On":                    "On",
+		"E_ALL & ~E_NOTICE":     "E_ALL & ~E_NOTICE",
+		"/var/lib/php/sessions": "/var/lib/php/sessions",
+		"exec, shell_exec":      "exec, shell_exec",
+		"tcp://127.0.0.1:6379?timeout=2.5&prefix=s:": `"tcp://127.0.0.1:6379?timeout=2.5&prefix=s:"`,
+		`a"b\c$d`:  `"a\"b\\c\$d"`,
+		"":         `""`,
+		" padded ": `" padded "`,
+		"a;b":      `"a;b"`,
+	} {
+		if got := Value(in); got != want {
+			t.Errorf("Value(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
