@@ -183,6 +183,9 @@ var iniDefaults = strings.Join([]string{
 	// No $_ENV: FPM clears its workers' environment (clear_env = yes);
 	// fe-php's own environment must not reach scripts that way.
 	"variables_order=GPCS",
+	// Off in Debian's current php8.2 (8.2.36: php-fpm8.2 -i), unlike PHP's
+	// compiled-in default in the 8.2.32 source the ZTS build uses.
+	"session.upload_progress.enabled=0",
 	"",
 }, "\n")
 
@@ -195,6 +198,7 @@ func (b *Backend) iniEntries() string {
 		sb.WriteString("zend_extension=opcache\n")
 		fmt.Fprintf(&sb, "opcache.enable=1\nopcache.memory_consumption=%d\nopcache.max_accelerated_files=%d\nopcache.validate_timestamps=%d\n",
 			int64(o.MemorySize)>>20, o.MaxFiles, boolInt(o.ValidateTimestamps))
+		sb.WriteString("opcache.jit=off\n") // as Debian's opcache.ini ([php.ini] may turn it on)
 	}
 	sb.WriteString(phpini.Text(b.opts.INI))
 	return sb.String()

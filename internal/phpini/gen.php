@@ -12,9 +12,17 @@ $fromFiles = [];
 foreach ($files as $f) {
     $fromFiles = array_merge($fromFiles, parse_ini_file($f, false, INI_SCANNER_NORMAL) ?: []);
 }
+// What fe-php's embedded PHP and Debian's FPM see that this CLI does not:
+// html_errors is forced off by the CLI; opcache.jit=off is Debian's
+// opcache.ini (fe-php sets it too); session.upload_progress.enabled is off
+// in Debian's current php8.2 (fe-php's web defaults follow it).
+$web = ['html_errors' => '1', 'opcache.jit' => '', 'session.upload_progress.enabled' => '0'];
 $out = [];
 foreach (ini_get_all(null, true) as $name => $d) {
     $value = array_key_exists($name, $fromFiles) ? (string) $fromFiles[$name] : ($d['global_value'] ?? '');
+    if (array_key_exists($name, $web)) {
+        $value = $web[$name];
+    }
     $out[$name] = [$d['access'], $value];
 }
 ksort($out);

@@ -8,8 +8,7 @@
 // one) and conf.d, plus OPcache.
 package phpini
 
-// html_errors: the CLI forces it off, and php.ini leaves it at its web default.
-//go:generate sh -c "/usr/local/php-zts-embed/bin/php -d zend_extension=opcache -d html_errors=1 gen.php > directives.json"
+//go:generate sh -c "/usr/local/php-zts-embed/bin/php -d zend_extension=opcache gen.php > directives.json"
 
 import (
 	_ "embed"

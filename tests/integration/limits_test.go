@@ -270,7 +270,7 @@ func TestPHPDirectivesTableIsCurrent(t *testing.T) {
 	t.Parallel()
 	embRequireBridge(t)
 	dir := filepath.Join(repoRoot(t), "internal", "phpini")
-	out, err := exec.Command("/usr/local/php-zts-embed/bin/php", "-d", "zend_extension=opcache", "-d", "html_errors=1",
+	out, err := exec.Command("/usr/local/php-zts-embed/bin/php", "-d", "zend_extension=opcache",
 		filepath.Join(dir, "gen.php")).Output()
 	if err != nil {
 		t.Fatalf("gen.php: %v", err)
