@@ -83,6 +83,36 @@ type parityReport struct {
 	INI            map[string]any `json:"ini"`
 }
 
+// paritySite serves script (as name) on both PHP backends of one fe-php:
+// /name on embedded (fe-php's defaults, or FEPHP_TEST_LIBPHP's libphp) and
+// /fpm/name on a php-fpm8.2 of one child started with opts.
+func paritySite(t *testing.T, name, script string, opts fpmtest.Options) *Server {
+	t.Helper()
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{name: script, "fpm/" + name: script})
+	opts.Children, opts.DocRoot = 1, root
+	f := fpmtest.Start(t, opts)
+	libphp := ""
+	if p := os.Getenv("FEPHP_TEST_LIBPHP"); p != "" {
+		libphp = fmt.Sprintf("libphp_path = %q", p)
+	}
+	return startServer(t, fmt.Sprintf(`[php]
+document_root = %q
+front_controller = ""
+fpm_socket = %q
+worker_pool_size = 1
+%s
+
+[backend]
+default_backend = "embedded"
+
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/fpm/" }
+backend = "fastcgi"
+priority = 100
+`, root, f.Address, libphp), nil)
+}
+
 func fetchParity(t *testing.T, s *Server, path string) parityReport {
 	t.Helper()
 	resp, body := get(t, s, path)
@@ -116,32 +146,7 @@ func (r parityReport) modules() map[string]string {
 
 func TestEmbeddedExtensionsMatchFPM(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	writeFiles(t, root, map[string]string{
-		"parity.php":     parityScript,
-		"fpm/parity.php": parityScript,
-	})
-	f := fpmtest.Start(t, fpmtest.Options{Children: 1, DocRoot: root})
-	libphp := ""
-	if p := os.Getenv("FEPHP_TEST_LIBPHP"); p != "" {
-		libphp = fmt.Sprintf("libphp_path = %q", p)
-	}
-	s := startServer(t, fmt.Sprintf(`[php]
-document_root = %q
-front_controller = ""
-fpm_socket = %q
-worker_pool_size = 1
-%s
-
-[backend]
-default_backend = "embedded"
-
-[[backend.routing_rules]]
-pattern = { type = "prefix", value = "/fpm/" }
-backend = "fastcgi"
-priority = 100
-`, root, f.Address, libphp), nil)
-
+	s := paritySite(t, "parity.php", parityScript, fpmtest.Options{})
 	fpm := fetchParity(t, s, "/fpm/parity.php")
 	emb := fetchParity(t, s, "/parity.php")
 	if fpm.SAPI != "fpm-fcgi" {
@@ -232,23 +237,7 @@ func TestEmbeddedINIMatchesFPM(t *testing.T) {
 	if _, err := os.Stat(debianINI); err != nil {
 		t.Fatalf("%s: %v (apt-get install php8.2-fpm; scripts/deps.sh does)", debianINI, err)
 	}
-	root := t.TempDir()
-	writeFiles(t, root, map[string]string{"ini.php": iniParityScript, "fpm/ini.php": iniParityScript})
-	f := fpmtest.Start(t, fpmtest.Options{Children: 1, DocRoot: root, INIFile: debianINI})
-	s := startServer(t, fmt.Sprintf(`[php]
-document_root = %q
-front_controller = ""
-fpm_socket = %q
-worker_pool_size = 1
-
-[backend]
-default_backend = "embedded"
-
-[[backend.routing_rules]]
-pattern = { type = "prefix", value = "/fpm/" }
-backend = "fastcgi"
-priority = 100
-`, root, f.Address), nil)
+	s := paritySite(t, "ini.php", iniParityScript, fpmtest.Options{INIFile: debianINI})
 	type report struct {
 		SAPI string         `json:"sapi"`
 		INI  map[string]any `json:"ini"`
