@@ -9,8 +9,12 @@
 package config
 
 import (
+	"maps"
 	"runtime"
+	"slices"
 	"time"
+
+	"github.com/fe-php/fe-php/internal/phpini"
 )
 
 // Backend names, as written in default_backend and routing rules.
@@ -142,6 +146,16 @@ type PHP struct {
 	// both, PHP waits for the client (nginx's
 	// fastcgi_max_temp_file_size): fe-php's addition.
 	MaxTempFileSize Size `toml:"max_temp_file_size"`
+	// RequestTerminateTimeout bounds a PHP request's wall-clock time on
+	// both PHP backends (PHP-FPM's request_terminate_timeout): past it the
+	// script is interrupted (embedded) or its FastCGI request aborted, and
+	// the client gets a 504. 0: no bound. max_execution_time counts CPU
+	// time, as under FPM, so a script waiting on I/O needs this one.
+	RequestTerminateTimeout Duration `toml:"request_terminate_timeout"`
+	// RequestSlowlogTimeout logs the PHP backtrace of an embedded request
+	// still running after it (PHP-FPM's request_slowlog_timeout; on
+	// fastcgi, FPM's own slowlog does it). 0: off.
+	RequestSlowlogTimeout Duration `toml:"request_slowlog_timeout"`
 }
 
 // Opcache is the [php.opcache] section.
@@ -215,6 +229,84 @@ type Rule struct {
 	Pattern  Pattern `toml:"pattern"`
 	Backend  string  `toml:"backend"`
 	Priority int     `toml:"priority"`
+	// PHPINI sets PHP directives for the requests the rule routes to a
+	// PHP backend (Apache's php_value, FPM's PHP_VALUE): only those PHP
+	// allows per directory. fe-php's addition.
+	PHPINI map[string]string `toml:"php_ini"`
+	// PHPAdminINI sets any PHP directive for those requests (Apache's
+	// php_admin_value, FPM's PHP_ADMIN_VALUE); a script cannot change
+	// them with ini_set(). fe-php's addition.
+	PHPAdminINI map[string]string `toml:"php_admin_ini"`
+	// RequestTerminateTimeout and RequestSlowlogTimeout override the
+	// [php] keys of the same names for the rule's requests.
+	RequestTerminateTimeout *Duration `toml:"request_terminate_timeout"`
+	RequestSlowlogTimeout   *Duration `toml:"request_slowlog_timeout"`
+}
+
+// PHPSettings returns the PHP settings of the requests routed by rule
+// (an index into RoutingRules, or -1 for the default backend): the
+// rule's, with the [php] timeouts where it sets none.
+//
+// On fastcgi, PHP-FPM keeps a PHP_VALUE or PHP_ADMIN_VALUE in the child
+// for its later requests (it sets the directive's master value), so one
+// path's settings would leak into the next request that child serves,
+// whatever its path. Every fastcgi route therefore carries each directive
+// some fastcgi rule sets: the rule's value, or else the base value, which
+// is [php.ini]'s if set there, else the production php.ini's.
+func (c *Config) PHPSettings(rule int) PHPSettings {
+	s := PHPSettings{
+		TerminateTimeout: c.PHP.RequestTerminateTimeout.Duration,
+		SlowlogTimeout:   c.PHP.RequestSlowlogTimeout.Duration,
+	}
+	backend := c.Backend.DefaultBackend
+	if rule >= 0 {
+		r := &c.Backend.RoutingRules[rule]
+		backend = r.Backend
+		if r.RequestTerminateTimeout != nil {
+			s.TerminateTimeout = r.RequestTerminateTimeout.Duration
+		}
+		if r.RequestSlowlogTimeout != nil {
+			s.SlowlogTimeout = r.RequestSlowlogTimeout.Duration
+		}
+		s.INI, s.AdminINI = maps.Clone(r.PHPINI), maps.Clone(r.PHPAdminINI)
+	}
+	if backend != BackendFastCGI || !c.Backend.EnableHybrid {
+		return s
+	}
+	for _, r := range c.Backend.RoutingRules {
+		if r.Backend != BackendFastCGI {
+			continue
+		}
+		for _, k := range slices.Concat(slices.Collect(maps.Keys(r.PHPINI)), slices.Collect(maps.Keys(r.PHPAdminINI))) {
+			_, inINI := s.INI[k]
+			_, inAdmin := s.AdminINI[k]
+			if inINI || inAdmin {
+				continue
+			}
+			if s.INI == nil {
+				s.INI = map[string]string{}
+			}
+			s.INI[k] = c.baseINI(k)
+		}
+	}
+	return s
+}
+
+// baseINI is the value of directive k for requests that set none.
+func (c *Config) baseINI(k string) string {
+	if v, ok := c.PHP.INI[k]; ok {
+		return v
+	}
+	d, _ := phpini.Lookup(k)
+	return d.Production
+}
+
+// PHPSettings are the per-request PHP settings of a route.
+type PHPSettings struct {
+	TerminateTimeout time.Duration
+	SlowlogTimeout   time.Duration
+	INI              map[string]string
+	AdminINI         map[string]string
 }
 
 // Pattern says which request paths a rule matches.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // parse writes doc as fe-php.toml in a temp dir (with a "site" directory
@@ -262,5 +263,70 @@ func TestSyntaxErrorHasLine(t *testing.T) {
 	_, errs := parse(t, "[backend]\ndefault_backend = \"static\n")
 	if len(errs) != 1 || errs[0].Line != 2 {
 		t.Fatalf("got %v", errs)
+	}
+}
+
+func TestRulePHPSettings(t *testing.T) {
+	_, errs := parse(t, `
+[backend]
+default_backend = "fastcgi"
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/a/" }
+backend = "fastcgi"
+php_ini = { disable_functions = "exec", "session.save_path" = "a\nb" }
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/b/" }
+backend = "static"
+php_admin_ini = { memory_limit = "1G" }
+request_terminate_timeout = "5s"
+[backend.static_files]
+root = "site"
+`)
+	wantError(t, errs, 7, "backend.routing_rules[0].php_ini.disable_functions", "move it to php_admin_ini")
+	wantError(t, errs, 7, "backend.routing_rules[0].php_ini.session.save_path", "NUL, CR or LF")
+	wantError(t, errs, 11, "backend.routing_rules[1].php_admin_ini", `backend "static" runs no PHP`)
+}
+
+func TestPHPSettingsResetOnFastCGI(t *testing.T) {
+	cfg, errs := parse(t, `
+[php]
+request_terminate_timeout = "30s"
+[php.ini]
+memory_limit = "256M"
+[backend]
+default_backend = "fastcgi"
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/admin/" }
+backend = "fastcgi"
+php_ini = { upload_max_filesize = "64M" }
+php_admin_ini = { memory_limit = "1G" }
+request_terminate_timeout = "5m"
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/e/" }
+backend = "embedded"
+php_ini = { max_input_vars = "5000" }
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/e2/" }
+backend = "embedded"
+`)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	admin := cfg.PHPSettings(0)
+	if admin.TerminateTimeout != 5*time.Minute || admin.INI["upload_max_filesize"] != "64M" || admin.AdminINI["memory_limit"] != "1G" || len(admin.INI) != 1 {
+		t.Errorf("the admin rule's settings: %+v", admin)
+	}
+	// Every other fastcgi route resets what a fastcgi rule sets: to
+	// [php.ini]'s value, else the production php.ini's. Embedded routes
+	// need no reset (PHP restores per-request values itself).
+	def := cfg.PHPSettings(-1)
+	if def.TerminateTimeout != 30*time.Second || def.INI["upload_max_filesize"] != "2M" || def.INI["memory_limit"] != "256M" || len(def.INI) != 2 || len(def.AdminINI) != 0 {
+		t.Errorf("the default fastcgi route's settings: %+v", def)
+	}
+	if e := cfg.PHPSettings(1); len(e.INI) != 1 || e.INI["max_input_vars"] != "5000" {
+		t.Errorf("the embedded rule's settings: %+v", e)
+	}
+	if e := cfg.PHPSettings(2); len(e.INI) != 0 || len(e.AdminINI) != 0 {
+		t.Errorf("a plain embedded rule's settings: %+v", e)
 	}
 }

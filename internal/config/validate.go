@@ -1,12 +1,17 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/fe-php/fe-php/internal/phpini"
 )
 
 // validator collects every problem, each placed at its key's line.
@@ -94,6 +99,13 @@ func (c *Config) validatePHP(v *validator) {
 			v.fail("php.ini_file", "%s: %s (\"\" loads the build's php.ini, \"none\" none)", f, pathErr(err))
 		} else if !st.Mode().IsRegular() {
 			v.fail("php.ini_file", "%s is not a regular file", f)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.INI)) {
+		if strings.ContainsAny(k, "\x00\r\n=;[]") || k == "" {
+			v.fail("php.ini."+k, "%q is not a php.ini setting name", k)
+		} else if strings.ContainsAny(p.INI[k], "\x00\r\n") {
+			v.fail("php.ini."+k, "the value holds a NUL, CR or LF")
 		}
 	}
 	if p.ResponseBufferSize < 4<<10 {
@@ -227,6 +239,41 @@ func (c *Config) validateRule(v *validator, key string, r Rule) {
 	} else {
 		v.oneOf(key+".backend", r.Backend, ruleBackends...)
 	}
+	php := r.Backend == BackendEmbedded || r.Backend == BackendFastCGI
+	for _, t := range []struct {
+		name     string
+		settings map[string]string
+		admin    bool
+	}{{"php_ini", r.PHPINI, false}, {"php_admin_ini", r.PHPAdminINI, true}} {
+		if len(t.settings) > 0 && !php {
+			v.fail(key+"."+t.name, "is set, but the rule's backend %q runs no PHP", r.Backend)
+			continue
+		}
+		for _, name := range slices.Sorted(maps.Keys(t.settings)) {
+			if err := phpini.Check(name, t.settings[name], t.admin); err != nil {
+				if errors.Is(err, phpini.ErrUnknown) {
+					if s := closest(name, phpini.Names()); s != "" {
+						err = fmt.Errorf("%w (did you mean %q?)", err, s)
+					}
+				}
+				v.fail(key+"."+t.name+"."+name, "%v", err)
+			}
+		}
+	}
+	if !php && (r.RequestTerminateTimeout != nil || r.RequestSlowlogTimeout != nil) {
+		v.fail(key, "sets a PHP request timeout, but the rule's backend %q runs no PHP", r.Backend)
+	}
+}
+
+// closest returns the name of names nearest to bad, if one is near.
+func closest(bad string, names []string) string {
+	best, bestDist := "", 3
+	for _, n := range names {
+		if d := editDistance(bad, n); d < bestDist {
+			best, bestDist = n, d
+		}
+	}
+	return best
 }
 
 // whoUses names what routes to backend, for error messages.

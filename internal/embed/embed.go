@@ -27,10 +27,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"net/http"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +36,7 @@ import (
 	"unsafe"
 
 	"github.com/fe-php/fe-php/internal/config"
+	"github.com/fe-php/fe-php/internal/phpini"
 	"github.com/fe-php/fe-php/internal/phpreq"
 )
 
@@ -184,6 +183,9 @@ var iniDefaults = strings.Join([]string{
 	// No $_ENV: FPM clears its workers' environment (clear_env = yes);
 	// fe-php's own environment must not reach scripts that way.
 	"variables_order=GPCS",
+	// Off in Debian's current php8.2 (8.2.36: php-fpm8.2 -i), unlike PHP's
+	// compiled-in default in the 8.2.32 source the ZTS build uses.
+	"session.upload_progress.enabled=0",
 	"",
 }, "\n")
 
@@ -196,10 +198,9 @@ func (b *Backend) iniEntries() string {
 		sb.WriteString("zend_extension=opcache\n")
 		fmt.Fprintf(&sb, "opcache.enable=1\nopcache.memory_consumption=%d\nopcache.max_accelerated_files=%d\nopcache.validate_timestamps=%d\n",
 			int64(o.MemorySize)>>20, o.MaxFiles, boolInt(o.ValidateTimestamps))
+		sb.WriteString("opcache.jit=off\n") // as Debian's opcache.ini ([php.ini] may turn it on)
 	}
-	for _, k := range slices.Sorted(maps.Keys(b.opts.INI)) {
-		fmt.Fprintf(&sb, "%s=%s\n", k, b.opts.INI[k])
-	}
+	sb.WriteString(phpini.Text(b.opts.INI))
 	return sb.String()
 }
 
@@ -273,11 +274,19 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 		return &phpreq.Error{Status: http.StatusBadRequest, Fault: phpreq.FaultClient, Err: err}
 	}
 
+	var w *watch
+	if st := req.Settings; st.TerminateTimeout > 0 || st.SlowlogTimeout > 0 {
+		w = b.watch(j.creq, req)
+	}
+
 	// The thread keeps PHP's buffers until its next request: stay on it
 	// until they are copied out.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	rc := C.fephp_call_execute(j.creq)
+	if w != nil {
+		w.stop()
+	}
 	cr := j.creq
 	if rc != 0 {
 		return &phpreq.Error{Status: http.StatusInternalServerError, Fault: phpreq.FaultPHP,
@@ -288,6 +297,12 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 	}
 	if cr.finished != 0 {
 		return nil
+	}
+	if cr.interrupted != 0 {
+		// PHP's own output ends in the fatal error: the client gets a 504,
+		// as from fastcgi (or a broken stream, if it had begun).
+		return &phpreq.Error{Status: http.StatusGatewayTimeout, Fault: phpreq.FaultPHP,
+			Err: fmt.Errorf("PHP ran past request_terminate_timeout (%s): script interrupted", req.Settings.TerminateTimeout)}
 	}
 	if cr.delivered == 0 {
 		if err := out.Head(int(cr.status), cbytes(cr.headers, cr.headers_len)); err != nil {
@@ -355,7 +370,7 @@ func (j *job) fill(req *phpreq.Request) error {
 	}
 	ct, cookie, auth := env.Get("CONTENT_TYPE"), env.Get("HTTP_COOKIE"), env.Get("HTTP_AUTHORIZATION")
 	need += len(r.Method) + len(r.RequestURI) + len(r.URL.RawQuery) + len(req.Target.ScriptFilename) +
-		len(ct) + len(cookie) + len(auth) + 8
+		len(ct) + len(cookie) + len(auth) + len(req.Settings.INI) + len(req.Settings.AdminINI) + 10
 	preload := body.Length > 0 && body.Length <= preloadMax
 	if preload {
 		need += int(body.Length)
@@ -392,6 +407,7 @@ func (j *job) fill(req *phpreq.Request) error {
 		cr.proto_num = 1000
 	}
 	cr.request_time = C.double(float64(time.Now().UnixNano()) / 1e9)
+	cr.ini, cr.admin_ini = a.optStr(req.Settings.INI), a.optStr(req.Settings.AdminINI)
 	cr.body, cr.body_len, cr.body_complete = nil, 0, 1
 	switch {
 	case preload:

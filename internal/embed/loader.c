@@ -34,6 +34,8 @@ static fephp_execute_fn p_execute;
 static fephp_php_version_fn p_php_version;
 static fephp_abi_fn p_abi;
 static fephp_build_id_fn p_build_id;
+static fephp_interrupt_fn p_interrupt;
+static fephp_backtrace_fn p_backtrace;
 
 const char *fephp_dlerror(void) {
 	const char *e = dlerror();
@@ -63,7 +65,11 @@ const char *fephp_open_bridge(const char *path) {
 	p_php_version = (fephp_php_version_fn)dlsym(bridge, "fephp_php_version");
 	p_abi = (fephp_abi_fn)dlsym(bridge, "fephp_abi");
 	p_build_id = (fephp_build_id_fn)dlsym(bridge, "fephp_build_id");
-	if (!p_startup || !p_execute || !p_php_version || !p_abi || !p_build_id)
+	p_interrupt = (fephp_interrupt_fn)dlsym(bridge, "fephp_interrupt");
+	p_backtrace = (fephp_backtrace_fn)dlsym(bridge, "fephp_backtrace");
+	if (!p_abi) return "the bridge lacks an entry point";
+	if (p_abi() != FEPHP_ABI) return NULL; /* Go reports the ABI mismatch */
+	if (!p_startup || !p_execute || !p_php_version || !p_build_id || !p_interrupt || !p_backtrace)
 		return "the bridge lacks an entry point";
 	return NULL;
 }
@@ -82,3 +88,5 @@ int fephp_call_startup(fephp_config *cfg) {
 }
 
 int fephp_call_execute(fephp_request *r) { return p_execute(r); }
+int fephp_call_interrupt(fephp_request *r) { return p_interrupt(r); }
+size_t fephp_call_backtrace(fephp_request *r, char *buf, size_t cap) { return p_backtrace(r, buf, cap); }

@@ -16,4 +16,6 @@ const char *fephp_bridge_php_version(void);
 const char *fephp_bridge_build_id(void);
 int fephp_call_startup(fephp_config *cfg);
 int fephp_call_execute(fephp_request *r);
+int fephp_call_interrupt(fephp_request *r);
+size_t fephp_call_backtrace(fephp_request *r, char *buf, size_t cap);
 #endif

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"net"
 	"net/http"
@@ -156,8 +157,12 @@ func (b *Backend) attempt(req *phpreq.Request, out *phpreq.Output) error {
 	// The client leaving aborts the FPM request, while waiting for its
 	// head too; that connection is not reused.
 	stop := context.AfterFunc(ctx, conn.Abort)
-	conn.SetDeadline(time.Now().Add(b.opts.ReadTimeout))
-	err = b.exchange(conn, req, out)
+	ex := exchange{conn: conn, readTimeout: b.opts.ReadTimeout}
+	if d := req.Settings.TerminateTimeout; d > 0 {
+		ex.terminate = time.Now().Add(d)
+	}
+	ex.extend()
+	err = b.exchange(&ex, req, out)
 	aborted := !stop()
 	if err == nil && !aborted {
 		b.pool.Put(conn)
@@ -167,7 +172,36 @@ func (b *Backend) attempt(req *phpreq.Request, out *phpreq.Output) error {
 	if aborted {
 		return clientGone(ctx.Err())
 	}
+	if isTimeout(err) && ex.terminated() {
+		// FPM's child goes on until the script ends or FPM's own
+		// request_terminate_timeout: the connection is closed, never reused.
+		return &phpreq.Error{Status: http.StatusGatewayTimeout, Fault: phpreq.FaultPHP,
+			Err: fmt.Errorf("PHP ran past request_terminate_timeout (%s): FastCGI request aborted", req.Settings.TerminateTimeout)}
+	}
 	return err
+}
+
+// exchange is one request's connection and its deadlines: each wait for
+// FPM is bounded by read_timeout_secs, and the whole request by the
+// route's request_terminate_timeout.
+type exchange struct {
+	conn        *fastcgi.Conn
+	readTimeout time.Duration
+	terminate   time.Time // zero: no wall-clock bound
+}
+
+// extend sets the deadline of the next wait for FPM.
+func (e *exchange) extend() {
+	d := time.Now().Add(e.readTimeout)
+	if !e.terminate.IsZero() && e.terminate.Before(d) {
+		d = e.terminate
+	}
+	e.conn.SetDeadline(d)
+}
+
+// terminated reports whether the request has run past its wall-clock bound.
+func (e *exchange) terminated() bool {
+	return !e.terminate.IsZero() && !time.Now().Before(e.terminate)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -180,13 +214,14 @@ const maxHead = 32 << 10
 const flushBelow = 4096
 
 // exchange writes the request and copies the response to out.
-func (b *Backend) exchange(conn *fastcgi.Conn, req *phpreq.Request, out *phpreq.Output) error {
+func (b *Backend) exchange(ex *exchange, req *phpreq.Request, out *phpreq.Output) error {
+	conn := ex.conn
 	var body io.Reader
 	if req.Body.Length > 0 {
 		body = req.Body.Reader()
 	}
 	sent := time.Now()
-	resp, err := conn.Do(&fastcgi.Request{Params: req.Env.All(), Body: body, Stderr: b.stderr(req)})
+	resp, err := conn.Do(&fastcgi.Request{Params: params(req), Body: body, Stderr: b.stderr(req)})
 	if err != nil {
 		return b.transportError(err)
 	}
@@ -250,7 +285,29 @@ func (b *Backend) exchange(conn *fastcgi.Conn, req *phpreq.Request, out *phpreq.
 		if rerr != nil {
 			return b.transportError(rerr)
 		}
-		conn.SetDeadline(time.Now().Add(b.opts.ReadTimeout))
+		ex.extend()
+	}
+}
+
+// params is the request's FastCGI environment: the CGI variables, then
+// the route's PHP settings as PHP_VALUE and PHP_ADMIN_VALUE.
+func params(req *phpreq.Request) iter.Seq2[string, string] {
+	env, st := req.Env.All(), req.Settings
+	if st.INI == "" && st.AdminINI == "" {
+		return env
+	}
+	return func(yield func(string, string) bool) {
+		for k, v := range env {
+			if !yield(k, v) {
+				return
+			}
+		}
+		if st.INI != "" && !yield("PHP_VALUE", st.INI) {
+			return
+		}
+		if st.AdminINI != "" {
+			yield("PHP_ADMIN_VALUE", st.AdminINI)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Request is a PHP request prepared by the pipeline for a Runner: the
@@ -21,7 +22,25 @@ type Request struct {
 	Target *Target
 	Env    *Env
 	Body   *Body
+	// Settings are the route's PHP settings (never nil).
+	Settings *Settings
 }
+
+// Settings are the PHP settings of the requests of one route (a routing
+// rule, or the default backend).
+type Settings struct {
+	// TerminateTimeout bounds the request's wall-clock time in PHP (0:
+	// none); the client gets a 504 past it.
+	TerminateTimeout time.Duration
+	// SlowlogTimeout: a request running longer gets its PHP backtrace
+	// logged (0: never; the embedded backend only).
+	SlowlogTimeout time.Duration
+	// INI and AdminINI are PHP directives for the request, as INI text
+	// ("name=value" lines): PHP_VALUE and PHP_ADMIN_VALUE.
+	INI, AdminINI string
+}
+
+var noSettings = &Settings{}
 
 // Context is the request's context: done when the client has gone.
 func (r *Request) Context() context.Context { return r.HTTP.Context() }
@@ -51,6 +70,16 @@ type Handler struct {
 	Log    *slog.Logger
 	// Backend names the backend in log lines ("embedded", "fastcgi").
 	Backend string
+	// Settings are the PHP settings of the requests it serves (nil: none).
+	Settings *Settings
+}
+
+// WithSettings returns a Handler like h whose requests carry s: one per
+// route, sharing h's resolver, buffers and runner.
+func (h *Handler) WithSettings(s *Settings) *Handler {
+	h2 := *h
+	h2.Settings = s
+	return &h2
 }
 
 // ServeHTTP serves one request.
@@ -77,7 +106,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	out := newOutput(w, r, h.Output, h.dropped)
 	defer putOutput(out)
-	out.req = Request{HTTP: r, ID: id, Target: &t, Env: env, Body: body}
+	settings := h.Settings
+	if settings == nil {
+		settings = noSettings
+	}
+	out.req = Request{HTTP: r, ID: id, Target: &t, Env: env, Body: body, Settings: settings}
 	runErr := h.run(&out.req, out)
 	sent, err, abort := out.end(runErr)
 	if err == nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/fe-php/fe-php/internal/embed"
 	"github.com/fe-php/fe-php/internal/fastcgi"
 	"github.com/fe-php/fe-php/internal/fpm"
+	"github.com/fe-php/fe-php/internal/phpini"
 	"github.com/fe-php/fe-php/internal/phpreq"
 	"github.com/fe-php/fe-php/internal/router"
 	"github.com/fe-php/fe-php/internal/static"
@@ -85,10 +86,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	for _, r := range rt.Rules() {
-		s.routes = append(s.routes, route{handler: handlers[r.Backend], backend: r.Backend, rule: r.Index})
+		s.routes = append(s.routes, route{handler: s.withSettings(handlers[r.Backend], r.Index), backend: r.Backend, rule: r.Index})
 	}
 	def := cfg.Backend.DefaultBackend
-	s.fallback = route{handler: handlers[def], backend: def, rule: -1}
+	s.fallback = route{handler: s.withSettings(handlers[def], -1), backend: def, rule: -1}
 	if sh, ok := s.fallback.handler.(*static.Handler); ok {
 		// A static default backend is the SPA case: paths naming no file
 		// fall back to the root's index file.
@@ -229,6 +230,22 @@ func (s *Server) newFastCGI() (http.Handler, error) {
 	})
 	s.closers = append(s.closers, b.Close)
 	return s.phpHandler(config.BackendFastCGI, b)
+}
+
+// withSettings gives a PHP backend's handler the PHP settings of the
+// route of rule (-1: the default backend).
+func (s *Server) withSettings(h http.Handler, rule int) http.Handler {
+	ph, ok := h.(*phpreq.Handler)
+	if !ok {
+		return h
+	}
+	cs := s.cfg.PHPSettings(rule)
+	return ph.WithSettings(&phpreq.Settings{
+		TerminateTimeout: cs.TerminateTimeout,
+		SlowlogTimeout:   cs.SlowlogTimeout,
+		INI:              phpini.Text(cs.INI),
+		AdminINI:         phpini.Text(cs.AdminINI),
+	})
 }
 
 // denyHandler is the deny backend: 403, nothing looked up.

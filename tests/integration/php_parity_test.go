@@ -83,6 +83,36 @@ type parityReport struct {
 	INI            map[string]any `json:"ini"`
 }
 
+// paritySite serves script (as name) on both PHP backends of one fe-php:
+// /name on embedded (fe-php's defaults, or FEPHP_TEST_LIBPHP's libphp) and
+// /fpm/name on a php-fpm8.2 of one child started with opts.
+func paritySite(t *testing.T, name, script string, opts fpmtest.Options) *Server {
+	t.Helper()
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{name: script, "fpm/" + name: script})
+	opts.Children, opts.DocRoot = 1, root
+	f := fpmtest.Start(t, opts)
+	libphp := ""
+	if p := os.Getenv("FEPHP_TEST_LIBPHP"); p != "" {
+		libphp = fmt.Sprintf("libphp_path = %q", p)
+	}
+	return startServer(t, fmt.Sprintf(`[php]
+document_root = %q
+front_controller = ""
+fpm_socket = %q
+worker_pool_size = 1
+%s
+
+[backend]
+default_backend = "embedded"
+
+[[backend.routing_rules]]
+pattern = { type = "prefix", value = "/fpm/" }
+backend = "fastcgi"
+priority = 100
+`, root, f.Address, libphp), nil)
+}
+
 func fetchParity(t *testing.T, s *Server, path string) parityReport {
 	t.Helper()
 	resp, body := get(t, s, path)
@@ -116,32 +146,7 @@ func (r parityReport) modules() map[string]string {
 
 func TestEmbeddedExtensionsMatchFPM(t *testing.T) {
 	t.Parallel()
-	root := t.TempDir()
-	writeFiles(t, root, map[string]string{
-		"parity.php":     parityScript,
-		"fpm/parity.php": parityScript,
-	})
-	f := fpmtest.Start(t, fpmtest.Options{Children: 1, DocRoot: root})
-	libphp := ""
-	if p := os.Getenv("FEPHP_TEST_LIBPHP"); p != "" {
-		libphp = fmt.Sprintf("libphp_path = %q", p)
-	}
-	s := startServer(t, fmt.Sprintf(`[php]
-document_root = %q
-front_controller = ""
-fpm_socket = %q
-worker_pool_size = 1
-%s
-
-[backend]
-default_backend = "embedded"
-
-[[backend.routing_rules]]
-pattern = { type = "prefix", value = "/fpm/" }
-backend = "fastcgi"
-priority = 100
-`, root, f.Address, libphp), nil)
-
+	s := paritySite(t, "parity.php", parityScript, fpmtest.Options{})
 	fpm := fetchParity(t, s, "/fpm/parity.php")
 	emb := fetchParity(t, s, "/parity.php")
 	if fpm.SAPI != "fpm-fcgi" {
@@ -206,5 +211,68 @@ priority = 100
 		if ev != fv {
 			t.Errorf("%s: embedded %#v, FPM %#v; want the same", key, ev, fv)
 		}
+	}
+}
+
+// iniParityScript reports every ini directive's value for the request.
+const iniParityScript = `<?php
+header('Content-Type: application/json');
+echo json_encode(['sapi' => PHP_SAPI, 'ini' => ini_get_all(null, false)]);
+`
+
+// iniDifferences are the directives whose value may differ between the
+// embedded PHP (fe-php's defaults, the ZTS build's php.ini and conf.d) and
+// Debian's php-fpm8.2 with its own php.ini, each with the reason.
+var iniDifferences = map[string]string{
+	"extension_dir": "each build has its own module directory",
+}
+
+// The same PHP-visible settings on both backends: every ini directive the
+// two PHPs share has the same value under fe-php's defaults (Debian's
+// production php.ini in the ZTS build) as under Debian's FPM with
+// Debian's own /etc/php/8.2/fpm/php.ini, except iniDifferences.
+func TestEmbeddedINIMatchesFPM(t *testing.T) {
+	t.Parallel()
+	const debianINI = "/etc/php/8.2/fpm/php.ini"
+	if _, err := os.Stat(debianINI); err != nil {
+		t.Fatalf("%s: %v (apt-get install php8.2-fpm; scripts/deps.sh does)", debianINI, err)
+	}
+	s := paritySite(t, "ini.php", iniParityScript, fpmtest.Options{INIFile: debianINI})
+	type report struct {
+		SAPI string         `json:"sapi"`
+		INI  map[string]any `json:"ini"`
+	}
+	fetch := func(path string) report {
+		resp, body := get(t, s, path)
+		wantStatus(t, resp, body, http.StatusOK)
+		var r report
+		if err := json.Unmarshal(body, &r); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return r
+	}
+	fpm, emb := fetch("/fpm/ini.php"), fetch("/ini.php")
+	if fpm.SAPI != "fpm-fcgi" || emb.SAPI == "fpm-fcgi" {
+		t.Fatalf("SAPIs %q (fpm) and %q (embedded)", fpm.SAPI, emb.SAPI)
+	}
+	shared := 0
+	for _, k := range slices.Sorted(maps.Keys(fpm.INI)) {
+		ev, ok := emb.INI[k]
+		if !ok {
+			continue // a directive of FPM's SAPI (cgi.*, fpm.*) or of an extension embedded lacks (parityExceptions)
+		}
+		shared++
+		if fmt.Sprint(ev) == fmt.Sprint(fpm.INI[k]) {
+			continue
+		}
+		if why, ok := iniDifferences[k]; ok {
+			t.Logf("%s: embedded %v, FPM %v (%s)", k, ev, fpm.INI[k], why)
+			continue
+		}
+		t.Errorf("%s: embedded %q, Debian's FPM %q", k, ev, fpm.INI[k])
+	}
+	t.Logf("%d directives shared, %d FPM only, %d embedded only", shared, len(fpm.INI)-shared, len(emb.INI)-shared)
+	if shared < 200 {
+		t.Errorf("only %d directives shared: is the FPM side running with its conf.d?", shared)
 	}
 }

@@ -12,6 +12,10 @@
 #include <string.h>
 #include <stdio.h>
 #include <ctype.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "php.h"
 #include "SAPI.h"
@@ -21,6 +25,7 @@
 #include "php_output.h"
 #include "ext/standard/info.h"
 #include "zend_ini.h"
+#include "zend_ini_scanner.h"
 #include "zend_exceptions.h"
 
 #include "fephp.h"
@@ -223,6 +228,156 @@ static int fephp_startup_module(sapi_module_struct *m)
 	return php_module_startup(m, NULL);
 }
 
+/* --- per-request settings (php_ini, php_admin_ini) ------------------ */
+
+/* apply_ini_entry sets one directive for this request, as Apache's
+ * php_value (PHP_INI_PERDIR) or php_admin_value (PHP_INI_SYSTEM, which
+ * also keeps ini_set() off it) do: PHP records the change and restores
+ * the value when the request ends. */
+static void apply_ini_entry(zval *name, zval *value, zval *unused, int type, void *arg)
+{
+	int mode = *(int *)arg;
+	(void)unused;
+	if (type != ZEND_INI_PARSER_ENTRY || !name || !value || Z_TYPE_P(name) != IS_STRING || Z_TYPE_P(value) != IS_STRING) {
+		return;
+	}
+	if (zend_alter_ini_entry_ex(Z_STR_P(name), Z_STR_P(value), mode, ZEND_INI_STAGE_ACTIVATE, 0) != SUCCESS) {
+		char msg[512];
+		int n = snprintf(msg, sizeof(msg), "%s: PHP refused %s=%s for this request",
+		                 mode == ZEND_INI_SYSTEM ? "php_admin_ini" : "php_ini", Z_STRVAL_P(name), Z_STRVAL_P(value));
+		cb.log(cur ? cur->handle : FEPHP_NO_REQUEST, 4 /* LOG_WARNING */, msg, n < (int)sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	}
+}
+
+/* apply_ini parses INI text as FPM parses PHP_VALUE, so that constants
+ * and expressions (E_ALL & ~E_NOTICE) mean the same on both backends. */
+static void apply_ini(fephp_str text, int mode)
+{
+	if (text.p && text.len) {
+		zend_parse_ini_string((char *)text.p /* fe-php's arena: writable */, 1, ZEND_INI_SCANNER_NORMAL, apply_ini_entry, &mode);
+	}
+}
+
+/* --- interrupts and backtraces, from other threads ----------------- */
+
+/* A PHP thread as other threads see it while it runs a script. One per
+ * OS thread, never freed (Go keeps its threads). */
+typedef struct fephp_thread {
+	pthread_t tid;
+	zend_atomic_bool *vm_interrupt;           /* &EG(vm_interrupt) */
+	zend_execute_data **current_execute_data; /* &EG(current_execute_data) */
+	int interrupt;                            /* atomic: 1 asked, 2 done */
+} fephp_thread;
+
+static __thread fephp_thread *self;
+
+/* FEPHP_SIGNAL makes a blocking system call of a PHP thread return
+ * (EINTR: sleep(), a socket read) so that its VM sees vm_interrupt. Its
+ * handler does nothing. SIGRTMIN is PHP's max_execution_time timer. */
+#define FEPHP_SIGNAL (SIGRTMIN + 4)
+
+static void interrupt_signal(int sig) { (void)sig; }
+
+static void (*prev_interrupt_function)(zend_execute_data *ex);
+
+/* fephp_interrupt_function runs on the PHP thread at its next VM
+ * instruction after vm_interrupt was set, where an error is safe (PHP's
+ * own max_execution_time ends a script at the same place). */
+static void fephp_interrupt_function(zend_execute_data *ex)
+{
+	if (self && __atomic_load_n(&self->interrupt, __ATOMIC_ACQUIRE) == 1) {
+		__atomic_store_n(&self->interrupt, 2, __ATOMIC_RELEASE);
+		zend_error_noreturn(E_ERROR, "Request terminated: it ran past fe-php's request_terminate_timeout");
+	}
+	if (prev_interrupt_function) {
+		prev_interrupt_function(ex);
+	}
+}
+
+int fephp_interrupt(fephp_request *req)
+{
+	fephp_thread *t = __atomic_load_n((fephp_thread **)&req->thread, __ATOMIC_ACQUIRE);
+	if (!t) return 0;
+	__atomic_store_n(&t->interrupt, 1, __ATOMIC_RELEASE);
+	zend_atomic_bool_store(t->vm_interrupt, true);
+	pthread_kill(t->tid, FEPHP_SIGNAL);
+	return 1;
+}
+
+/* peek copies n bytes at addr in this process without faulting: the
+ * frames of a running PHP thread change under the reader (FPM's slowlog
+ * reads a child's memory with ptrace for the same reason). */
+static int peek(const void *addr, void *dst, size_t n)
+{
+	if (!addr) return -1;
+	struct iovec local = { dst, n }, remote = { (void *)addr, n };
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n ? 0 : -1;
+}
+
+/* peek_str copies the zend_string at zs (at most cap bytes), printable. */
+static size_t peek_str(zend_string *zs, char *out, size_t cap)
+{
+	size_t len;
+	if (!zs || peek(&zs->len, &len, sizeof(len)) != 0) return 0;
+	if (len > cap) len = cap;
+	if (peek(ZSTR_VAL(zs), out, len) != 0) return 0;
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f) out[i] = '?';
+	}
+	return len;
+}
+
+#define BT_NAME_MAX 256
+
+size_t fephp_backtrace(fephp_request *req, char *buf, size_t cap)
+{
+	fephp_thread *t = __atomic_load_n((fephp_thread **)&req->thread, __ATOMIC_ACQUIRE);
+	zend_execute_data *exp = NULL;
+	if (!t || cap < 4 * BT_NAME_MAX || peek(t->current_execute_data, &exp, sizeof(exp)) != 0) {
+		return 0;
+	}
+	size_t n = 0;
+	for (int depth = 0; exp && depth < 100 && n + 4 * BT_NAME_MAX < cap; depth++) {
+		zend_execute_data ex;
+		if (peek(exp, &ex, sizeof(ex)) != 0) break;
+		exp = ex.prev_execute_data;
+		zend_uchar type;
+		zend_string *fname, *file = NULL;
+		zend_class_entry *scope;
+		if (!ex.func ||
+		    peek(&ex.func->common.type, &type, sizeof(type)) != 0 ||
+		    peek(&ex.func->common.function_name, &fname, sizeof(fname)) != 0 ||
+		    peek(&ex.func->common.scope, &scope, sizeof(scope)) != 0) {
+			continue;
+		}
+		zend_string *cname = NULL;
+		if (scope && peek(&scope->name, &cname, sizeof(cname)) == 0 && cname) {
+			n += peek_str(cname, buf + n, BT_NAME_MAX);
+			buf[n++] = ':';
+			buf[n++] = ':';
+		}
+		size_t l = fname ? peek_str(fname, buf + n, BT_NAME_MAX) : 0;
+		if (l) {
+			n += l;
+			memcpy(buf + n, "()", 2);
+			n += 2;
+		} else {
+			l = (size_t)snprintf(buf + n, 16, "%s", type == ZEND_USER_FUNCTION ? "{main}" : "(internal)");
+			n += l;
+		}
+		uint32_t line = 0;
+		if (type == ZEND_USER_FUNCTION && peek(&ex.func->op_array.filename, &file, sizeof(file)) == 0 && file) {
+			buf[n++] = ' ';
+			n += peek_str(file, buf + n, 2 * BT_NAME_MAX);
+			if (ex.opline && peek(&ex.opline->lineno, &line, sizeof(line)) == 0) {
+				n += (size_t)snprintf(buf + n, 16, ":%u", line);
+			}
+		}
+		buf[n++] = '\n';
+	}
+	return n;
+}
+
 /* --- functions FPM users expect ------------------------------------- */
 
 /* getallheaders() rebuilds header names from the HTTP_* variables, as
@@ -413,6 +568,16 @@ int fephp_startup(fephp_config *cfg)
 		return -1;
 	}
 	make_sapi_name();
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = interrupt_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_ONSTACK; /* and no SA_RESTART: a blocking call returns */
+	sigaction(FEPHP_SIGNAL, &sa, NULL);
+	prev_interrupt_function = zend_interrupt_function;
+	zend_interrupt_function = fephp_interrupt_function;
+
 	cfg->ini_loaded = php_ini_opened_path;
 	cfg->ini_scanned = php_ini_scanned_files;
 	return 0;
@@ -481,6 +646,18 @@ int fephp_execute(fephp_request *req)
 	SG(request_info).auth_password = NULL;
 	SG(request_info).auth_digest = NULL;
 	php_handle_auth_data(req->authorization.p);
+	req->interrupted = 0;
+	if (!self) {
+		self = calloc(1, sizeof(*self)); /* NULL: this thread cannot be interrupted */
+	}
+	if (self) {
+		self->tid = pthread_self();
+		self->vm_interrupt = &EG(vm_interrupt);
+		self->current_execute_data = &EG(current_execute_data);
+		__atomic_store_n(&self->interrupt, 0, __ATOMIC_RELEASE);
+	}
+	apply_ini(req->ini, ZEND_INI_PERDIR);
+	apply_ini(req->admin_ini, ZEND_INI_SYSTEM);
 
 	if (php_request_startup() == FAILURE) {
 		/* PHP may be half set up for this request: start the next one
@@ -496,6 +673,10 @@ int fephp_execute(fephp_request *req)
 		return -1;
 	}
 
+	/* From here other threads may interrupt it or read its backtrace
+	 * (init_executor has reset vm_interrupt). */
+	__atomic_store_n((fephp_thread **)&req->thread, self, __ATOMIC_RELEASE);
+
 	zend_file_handle fh;
 	zend_stream_init_filename(&fh, req->script.p);
 	fh.primary_script = 1;
@@ -505,6 +686,14 @@ int fephp_execute(fephp_request *req)
 	zend_destroy_file_handle(&fh);
 
 	php_request_shutdown(NULL);
+	__atomic_store_n((fephp_thread **)&req->thread, NULL, __ATOMIC_RELEASE);
+	if (self && __atomic_load_n(&self->interrupt, __ATOMIC_ACQUIRE) == 2) {
+		/* Stopped mid-script, maybe inside an extension's call: start the
+		 * next request on a fresh context. (1: asked too late to stop it,
+		 * the script had ended; init_executor clears the VM's flag.) */
+		req->interrupted = 1;
+		thread_dirty = 1;
+	}
 
 	req->status = cur_status;
 	req->headers = hdr_buf.data;

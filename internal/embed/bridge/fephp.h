@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 /* FEPHP_ABI changes whenever a struct or function below changes. */
-#define FEPHP_ABI 2
+#define FEPHP_ABI 3
 
 /* A string that crosses the seam: always with its length. The bytes are
  * followed by a NUL too, for the PHP APIs that want C strings; Go has
@@ -43,6 +43,13 @@ typedef struct fephp_request {
 	int proto_num;             /* 1000 for HTTP/1.0, 1001 for HTTP/1.1 */
 	double request_time;       /* Unix seconds */
 
+	/* PHP settings for this request, as INI text ("name=value" lines,
+	 * FPM's PHP_VALUE form): ini at the per-directory level (php_value),
+	 * admin_ini at the system level (php_admin_value). .p NULL if none.
+	 * PHP restores them when the request ends. */
+	fephp_str ini;
+	fephp_str admin_ini;
+
 	/* The body, or its first part: when body_complete is 0, the rest is
 	 * read through the read_body callback. */
 	const char *body;
@@ -58,6 +65,11 @@ typedef struct fephp_request {
 	size_t out_len;
 	int delivered;             /* headers already went to Go (streaming) */
 	int finished;              /* fastcgi_finish_request() completed the response */
+	int interrupted;           /* fephp_interrupt stopped the script */
+
+	/* The bridge's own: the PHP thread running the request, set (atomically)
+	 * while its script runs, for fephp_interrupt and fephp_backtrace. */
+	void *thread;
 } fephp_request;
 
 /* Callback results. */
@@ -106,5 +118,16 @@ typedef int (*fephp_execute_fn)(fephp_request *req);       /* a PHP thread */
 typedef const char *(*fephp_php_version_fn)(void);         /* headers' PHP_VERSION */
 typedef const char *(*fephp_build_id_fn)(void);            /* ZEND_MODULE_BUILD_ID */
 typedef int (*fephp_abi_fn)(void);
+/* fephp_interrupt stops the script req runs, from any thread: a fatal
+ * error at its next PHP instruction, and a signal that ends a blocking
+ * system call (sleep, a socket read). It returns 0 if req runs no script.
+ * The caller must know that req's slot is still executing it. */
+typedef int (*fephp_interrupt_fn)(fephp_request *req);
+/* fephp_backtrace writes the PHP backtrace of the script req runs, from
+ * any thread, one "function() file:line" per line, without stopping it:
+ * it reads the PHP thread's frames with process_vm_readv, so a frame that
+ * changes meanwhile gives a wrong line, never a crash. It returns the
+ * length written (0: no script running, or unreadable). */
+typedef size_t (*fephp_backtrace_fn)(fephp_request *req, char *buf, size_t cap);
 
 #endif

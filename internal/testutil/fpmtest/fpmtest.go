@@ -43,6 +43,9 @@ type Options struct {
 	ExtraINI map[string]string
 	// PoolExtra is appended verbatim to the pool section of php-fpm.conf.
 	PoolExtra string
+	// INIFile is the php.ini FPM reads ("": fpmtest's own, written from
+	// phpINI), e.g. Debian's /etc/php/8.2/fpm/php.ini.
+	INIFile string
 }
 
 // FPM is one running php-fpm master with its pool.
@@ -115,7 +118,9 @@ func Start(t testing.TB, opts Options) *FPM {
 	if err := os.WriteFile(f.conf, []byte(f.fpmConf()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(f.ini, []byte(phpINI), 0o644); err != nil {
+	if opts.INIFile != "" {
+		f.ini = opts.INIFile
+	} else if err := os.WriteFile(f.ini, []byte(phpINI), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Stop)
