@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"os/signal"
@@ -211,9 +210,9 @@ func cmdRun(path string, stderr io.Writer) int {
 	}
 	defer srv.Close()
 
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	lns, err := server.Listen(&cfg.Server)
 	if err != nil {
-		log.Error("not starting: cannot listen", slog.String("listen", cfg.Server.Listen), slog.Any("error", err))
+		log.Error("not starting: cannot listen", slog.Any("error", err))
 		return 1
 	}
 	// The signal handlers stay installed until the process exits: with
@@ -225,24 +224,25 @@ func cmdRun(path string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go reopenOnHUP(ctx, hup, srv, log)
-	if err := srv.Serve(ctx, ln); err != nil {
+	if err := srv.Serve(ctx, lns); err != nil {
 		log.Error("server error", slog.Any("error", err))
 		return 1
 	}
 	return 0
 }
 
-// reopenOnHUP reopens log files on SIGHUP, for logrotate.
+// reopenOnHUP reopens log files (logrotate) and re-reads certificate
+// files on SIGHUP.
 func reopenOnHUP(ctx context.Context, hup <-chan os.Signal, srv *server.Server, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			if err := srv.ReopenLogs(); err != nil {
-				log.Error("reopening logs", slog.Any("error", err))
+			if err := srv.Reload(); err != nil {
+				log.Error("reload (SIGHUP)", slog.Any("error", err))
 			} else {
-				log.Info("logs reopened (SIGHUP)")
+				log.Info("logs reopened, certificates re-read (SIGHUP)")
 			}
 		}
 	}

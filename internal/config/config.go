@@ -92,7 +92,88 @@ type Server struct {
 	LogFormat string `toml:"log_format"`
 	// AccessLog configures the line-per-request log.
 	AccessLog AccessLog `toml:"access_log"`
+
+	// ServerName is the SERVER_NAME PHP sees ("": the host the client
+	// asked for, as nginx's $host when server_name is a wildcard).
+	ServerName string `toml:"server_name"`
+	// AllowedHosts, when set, are the only host names served (a leading
+	// "*." matches any subdomain); other hosts get a 421.
+	AllowedHosts []string `toml:"allowed_hosts"`
+	// TrustedProxies are the peers (CIDRs or addresses, or "private")
+	// whose Forwarded / X-Forwarded-* headers and PROXY protocol headers
+	// set the client address, scheme and port fe-php and PHP see.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// ForwardedHost makes a trusted proxy's X-Forwarded-Host / Forwarded
+	// host= the request's host too.
+	ForwardedHost bool `toml:"forwarded_host"`
+	// ProxyProtocol reads a PROXY protocol (v1 or v2) header on every
+	// connection of every listener; only trusted proxies' are believed.
+	ProxyProtocol bool `toml:"proxy_protocol"`
+	// Headers are response headers for every response: "Name" = value
+	// sets it, "-Name" = "" removes it (routing rules may add their own).
+	Headers map[string]string `toml:"headers"`
+	// HTTPSRedirect makes the plain-HTTP listener answer 308 to https://
+	// once TLS is on (ACME challenges excepted).
+	HTTPSRedirect bool `toml:"https_redirect"`
+
+	TLS         TLS         `toml:"tls"`
+	HTTP2       HTTP2       `toml:"http2"`
+	Compression Compression `toml:"compression"`
 }
+
+// TLS is the [server.tls] section: HTTPS, and HTTP/3 beside it.
+type TLS struct {
+	// Listen is the address to serve HTTPS on (":443"); "" means no TLS.
+	Listen string `toml:"listen"`
+	// CertFile and KeyFile are a certificate and its key (PEM), reloaded
+	// when they change; without them, Domains get certificates by ACME.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// Domains are the names to get ACME certificates for.
+	Domains []string `toml:"domains"`
+	// ACMEEmail is the ACME account's contact.
+	ACMEEmail string `toml:"acme_email"`
+	// ACMECA is the ACME directory URL ("": Let's Encrypt).
+	ACMECA string `toml:"acme_ca"`
+	// ACMECARoot is a PEM file of the CA that signs the ACME server's own
+	// HTTPS certificate, when it is not a public one (a test ACME server).
+	ACMECARoot string `toml:"acme_ca_root"`
+	// StorageDir keeps ACME accounts, keys and certificates.
+	StorageDir string `toml:"storage_dir"`
+	// HSTS is the Strict-Transport-Security value sent over HTTPS ("":
+	// none), e.g. "max-age=31536000; includeSubDomains".
+	HSTS string `toml:"hsts"`
+	// HTTP3 serves HTTP/3 over QUIC on Listen's port (UDP), advertised
+	// with Alt-Svc.
+	HTTP3 bool `toml:"http3"`
+}
+
+// HTTP2 is the [server.http2] section: HTTP/2 over TLS.
+type HTTP2 struct {
+	Enable bool `toml:"enable"`
+	// MaxConcurrentStreams bounds the requests one connection runs at once.
+	MaxConcurrentStreams int `toml:"max_concurrent_streams"`
+	// MaxReceiveBufferPerStream and MaxReceiveBufferPerConnection are the
+	// flow-control windows: what a client may send before fe-php reads it.
+	MaxReceiveBufferPerStream     Size `toml:"max_receive_buffer_per_stream"`
+	MaxReceiveBufferPerConnection Size `toml:"max_receive_buffer_per_connection"`
+}
+
+// Compression is the [server.compression] section.
+type Compression struct {
+	Enable bool `toml:"enable"`
+	// Algorithms are the codings offered, in preference order: "zstd",
+	// "br", "gzip".
+	Algorithms []string `toml:"algorithms"`
+	// MinLength: shorter responses are sent as they are.
+	MinLength Size `toml:"min_length"`
+	// Types are the media types compressed ("text/*" for a family);
+	// empty: the defaults of docs/configuration.md.
+	Types []string `toml:"types"`
+}
+
+// TLSOn reports whether fe-php serves HTTPS.
+func (s *Server) TLSOn() bool { return s.TLS.Listen != "" }
 
 // AccessLog configures the access log.
 type AccessLog struct {
@@ -237,6 +318,9 @@ type Rule struct {
 	// php_admin_value, FPM's PHP_ADMIN_VALUE); a script cannot change
 	// them with ini_set(). fe-php's addition.
 	PHPAdminINI map[string]string `toml:"php_admin_ini"`
+	// Headers are response headers for the rule's responses, over
+	// [server] headers: "Name" = value sets it, "-Name" = "" removes it.
+	Headers map[string]string `toml:"headers"`
 	// RequestTerminateTimeout and RequestSlowlogTimeout override the
 	// [php] keys of the same names for the rule's requests.
 	RequestTerminateTimeout *Duration `toml:"request_terminate_timeout"`
@@ -334,6 +418,19 @@ func Default() Config {
 			LogLevel:               "info",
 			LogFormat:              "text",
 			AccessLog:              AccessLog{Output: "stdout", Format: "text"},
+			HTTPSRedirect:          true,
+			TLS:                    TLS{StorageDir: "/var/lib/fe-php/certs"},
+			HTTP2: HTTP2{
+				Enable:                        true,
+				MaxConcurrentStreams:          100,
+				MaxReceiveBufferPerStream:     1 << 20,
+				MaxReceiveBufferPerConnection: 4 << 20,
+			},
+			Compression: Compression{
+				Enable:     true,
+				Algorithms: []string{"zstd", "br", "gzip"},
+				MinLength:  1 << 10,
+			},
 		},
 		PHP: PHP{
 			LibPHPPath:         "/usr/local/php-zts-embed/lib/libphp.so",

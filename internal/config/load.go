@@ -155,6 +155,10 @@ func (c *Config) resolvePaths() {
 		abs(&c.PHP.INIFile)
 	}
 	abs(&c.Server.TempDir)
+	abs(&c.Server.TLS.CertFile)
+	abs(&c.Server.TLS.KeyFile)
+	abs(&c.Server.TLS.ACMECARoot)
+	abs(&c.Server.TLS.StorageDir)
 	sf := &c.Backend.StaticFiles
 	if sf.Root == "" {
 		sf.Root = c.PHP.DocumentRoot

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/fe-php/fe-php/internal/headerops"
 	"github.com/fe-php/fe-php/internal/phpini"
 )
 
@@ -82,12 +84,118 @@ func (c *Config) validateServer(v *validator) {
 	if s.MaxHeaderBytes < 1024 {
 		v.fail("server.max_header_bytes", "must be at least 1K, got %d bytes", s.MaxHeaderBytes)
 	}
+	c.validateEdge(v)
 	v.oneOf("server.log_level", s.LogLevel, "debug", "info", "warn", "error")
 	v.oneOf("server.log_format", s.LogFormat, "text", "json")
 	v.oneOf("server.access_log.format", s.AccessLog.Format, "text", "json")
 	if s.AccessLog.Output == "" {
 		v.fail("server.access_log.output", `must be "off", "stdout", "stderr" or a file path`)
 	}
+}
+
+// validateEdge checks the keys of TLS, proxies, host names and headers.
+func (c *Config) validateEdge(v *validator) {
+	s := &c.Server
+	if s.ServerName != "" && !validHostName(s.ServerName, false) {
+		v.fail("server.server_name", "%q is not a host name", s.ServerName)
+	}
+	for i, h := range s.AllowedHosts {
+		if !validHostName(h, true) {
+			v.fail(fmt.Sprintf("server.allowed_hosts[%d]", i), "%q is not a host name (a leading \"*.\" allows every subdomain; no port)", h)
+		}
+	}
+	if (s.ProxyProtocol || s.ForwardedHost) && len(s.TrustedProxies) == 0 {
+		key := "server.proxy_protocol"
+		if !s.ProxyProtocol {
+			key = "server.forwarded_host"
+		}
+		v.fail(key, "is on, but server.trusted_proxies is empty: no proxy would be believed")
+	}
+	if _, err := headerops.Parse(s.Headers); err != nil {
+		v.fail("server.headers", "%v", err)
+	}
+	for i, r := range c.Backend.RoutingRules {
+		if _, err := headerops.Parse(r.Headers); err != nil {
+			v.fail(fmt.Sprintf("backend.routing_rules[%d].headers", i), "%v", err)
+		}
+	}
+
+	t := &s.TLS
+	if !s.TLSOn() {
+		if t.HTTP3 {
+			v.fail("server.tls.http3", "needs server.tls.listen: HTTP/3 is served beside HTTPS")
+		}
+		if t.CertFile != "" || len(t.Domains) > 0 {
+			v.fail("server.tls.listen", "is empty, but server.tls has a certificate or domains: set it (e.g. \":443\") to serve HTTPS")
+		}
+		return
+	}
+	if _, port, err := net.SplitHostPort(t.Listen); err != nil {
+		v.fail("server.tls.listen", "%q is not a host:port address (e.g. \":443\")", t.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.fail("server.tls.listen", "port %q is not a number from 0 to 65535", port)
+	}
+	switch {
+	case (t.CertFile == "") != (t.KeyFile == ""):
+		v.fail("server.tls.cert_file", "cert_file and key_file go together")
+	case t.CertFile != "":
+		for key, f := range map[string]string{"server.tls.cert_file": t.CertFile, "server.tls.key_file": t.KeyFile} {
+			if _, err := os.Stat(f); err != nil {
+				v.fail(key, "%s: %s", f, pathErr(err))
+			}
+		}
+	case len(t.Domains) == 0:
+		v.fail("server.tls", "has neither cert_file and key_file nor domains (for certificates by ACME)")
+	}
+	for i, d := range t.Domains {
+		if !validHostName(d, true) {
+			v.fail(fmt.Sprintf("server.tls.domains[%d]", i), "%q is not a host name", d)
+		}
+	}
+	if t.ACMECA != "" && !strings.HasPrefix(t.ACMECA, "https://") {
+		v.fail("server.tls.acme_ca", "%q is not an https:// ACME directory URL", t.ACMECA)
+	}
+	if t.ACMECARoot != "" {
+		if _, err := os.Stat(t.ACMECARoot); err != nil {
+			v.fail("server.tls.acme_ca_root", "%s: %s", t.ACMECARoot, pathErr(err))
+		}
+	}
+	if t.HSTS != "" && !strings.HasPrefix(strings.ToLower(t.HSTS), "max-age=") {
+		v.fail("server.tls.hsts", "%q must start with max-age= (e.g. \"max-age=31536000; includeSubDomains\")", t.HSTS)
+	}
+	h2 := &s.HTTP2
+	v.atLeast("server.http2.max_concurrent_streams", h2.MaxConcurrentStreams, 1)
+	if h2.MaxReceiveBufferPerStream < 16<<10 {
+		v.fail("server.http2.max_receive_buffer_per_stream", "must be at least 16K, got %s", h2.MaxReceiveBufferPerStream)
+	}
+	if h2.MaxReceiveBufferPerConnection < h2.MaxReceiveBufferPerStream {
+		v.fail("server.http2.max_receive_buffer_per_connection", "must be at least max_receive_buffer_per_stream (%s)", h2.MaxReceiveBufferPerStream)
+	}
+}
+
+// validHostName accepts a DNS name or an IP address; with wildcard, a
+// leading "*." too.
+func validHostName(h string, wildcard bool) bool {
+	if wildcard {
+		h = strings.TrimPrefix(h, "*.")
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (c *Config) validatePHP(v *validator) {

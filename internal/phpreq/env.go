@@ -1,6 +1,8 @@
 package phpreq
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -109,8 +111,12 @@ func (rs *Resolver) Env(r *http.Request, t *Target, contentLength int64) (*Env, 
 	}
 	e := envPool.Get().(*Env)
 
+	fwd := ForwardedOf(r)
 	scheme := "http"
-	if r.TLS != nil {
+	switch {
+	case fwd != nil && fwd.Scheme != "":
+		scheme = fwd.Scheme
+	case r.TLS != nil:
 		scheme = "https"
 	}
 	e.add("GATEWAY_INTERFACE", "CGI/1.1")
@@ -118,8 +124,13 @@ func (rs *Resolver) Env(r *http.Request, t *Target, contentLength int64) (*Env, 
 	e.add("SERVER_PROTOCOL", r.Proto)
 	e.add("REQUEST_METHOD", r.Method)
 	e.add("REQUEST_SCHEME", scheme)
-	if r.TLS != nil {
+	if scheme == "https" {
 		e.add("HTTPS", "on")
+	}
+	if r.TLS != nil {
+		// As nginx's fastcgi_params ($ssl_protocol, $ssl_cipher).
+		e.add("SSL_PROTOCOL", tlsVersionName(r.TLS.Version))
+		e.add("SSL_CIPHER", tls.CipherSuiteName(r.TLS.CipherSuite))
 	}
 	e.add("REDIRECT_STATUS", "200")
 
@@ -147,16 +158,21 @@ func (rs *Resolver) Env(r *http.Request, t *Target, contentLength int64) (*Env, 
 	if ok {
 		e.add("SERVER_ADDR", addr)
 	}
-	if port == "" {
+	switch {
+	case fwd != nil && fwd.ServerPort != "":
+		port = fwd.ServerPort
+	case port == "":
 		port = hostPort
 	}
 	if port == "" {
 		port = "80"
-		if r.TLS != nil {
+		if scheme == "https" {
 			port = "443"
 		}
 	}
-	if hostName == "" {
+	if rs.opts.ServerName != "" {
+		hostName = rs.opts.ServerName
+	} else if hostName == "" {
 		hostName = addr
 	}
 	e.add("SERVER_NAME", hostName)
@@ -213,6 +229,43 @@ func (rs *Resolver) Env(r *http.Request, t *Target, contentLength int64) (*Env, 
 		}
 	}
 	return e, nil
+}
+
+// Forwarded is what a trusted proxy said of the connection the client
+// made to it (server.trusted_proxies): it overrides the scheme and port
+// of fe-php's own connection. The server rewrites the client address
+// and host in the request itself.
+type Forwarded struct {
+	Scheme     string // "http" or "https"
+	ServerPort string // the port the client connected to
+}
+
+type forwardedKey struct{}
+
+// WithForwarded returns r carrying f for Env.
+func WithForwarded(r *http.Request, f *Forwarded) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), forwardedKey{}, f))
+}
+
+// ForwardedOf returns what WithForwarded put in r (nil if nothing).
+func ForwardedOf(r *http.Request) *Forwarded {
+	f, _ := r.Context().Value(forwardedKey{}).(*Forwarded)
+	return f
+}
+
+// tlsVersionName names a TLS version as nginx's $ssl_protocol does.
+func tlsVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS10:
+		return "TLSv1"
+	}
+	return tls.VersionName(v)
 }
 
 // ErrUnsafeValue is Env's error for a value with a NUL, CR or LF byte.

@@ -35,6 +35,8 @@ type Options struct {
 	// ServerSoftware is SERVER_SOFTWARE, e.g. "fe-php/0.1.0". WordPress
 	// reads it to decide whether pretty permalinks work.
 	ServerSoftware string
+	// ServerName is SERVER_NAME ("": the host the client asked for).
+	ServerName string
 	// IndexFiles are tried in order for a directory (nginx's index); nil
 	// means {"index.php"}. A ".php" one runs, another is sent as a file
 	// (never a PHP source under another extension).

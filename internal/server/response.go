@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/fe-php/fe-php/internal/headerops"
 )
 
 // responseWriter records the status and byte count for the access log,
@@ -18,7 +20,8 @@ type responseWriter struct {
 	code        int
 	wroteHeader bool
 	bytes       int64
-	extendedAt  time.Time // when the write deadline was last set
+	extendedAt  time.Time      // when the write deadline was last set
+	headers     *headerops.Ops // the route's configured headers, applied with the head
 }
 
 var responseWriters = sync.Pool{New: func() any { return new(responseWriter) }}
@@ -44,13 +47,22 @@ func (rw *responseWriter) status() int {
 
 func (rw *responseWriter) WriteHeader(code int) {
 	if !rw.wroteHeader && (code >= 200 || code == http.StatusSwitchingProtocols) {
-		rw.code, rw.wroteHeader = code, true
+		rw.code = code
+		rw.head()
 	}
 	rw.ResponseWriter.WriteHeader(code)
 }
 
+// head marks the head written, applying the configured headers first.
+func (rw *responseWriter) head() {
+	if !rw.wroteHeader {
+		rw.wroteHeader = true
+		rw.headers.Apply(rw.ResponseWriter.Header())
+	}
+}
+
 func (rw *responseWriter) Write(p []byte) (int, error) {
-	rw.wroteHeader = true
+	rw.head()
 	rw.extendWriteDeadline()
 	n, err := rw.ResponseWriter.Write(p)
 	rw.bytes += int64(n)
@@ -62,7 +74,7 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 // timeout the copy goes in chunks, extending the deadline between them, so
 // that the timeout bounds a stall and not the whole download.
 func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
-	rw.wroteHeader = true
+	rw.head()
 	rf, ok := rw.ResponseWriter.(io.ReaderFrom)
 	if !ok {
 		rw.extendWriteDeadline()
@@ -114,7 +126,7 @@ const sendChunk = 1 << 20
 type writerOnly struct{ io.Writer }
 
 func (rw *responseWriter) Flush() {
-	rw.wroteHeader = true
+	rw.head()
 	rw.extendWriteDeadline()
 	if f, ok := rw.ResponseWriter.(http.Flusher); ok {
 		f.Flush()

@@ -14,14 +14,19 @@ import (
 	"net/http"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fe-php/fe-php/internal/accesslog"
+	"github.com/fe-php/fe-php/internal/certs"
 	"github.com/fe-php/fe-php/internal/config"
 	"github.com/fe-php/fe-php/internal/embed"
 	"github.com/fe-php/fe-php/internal/fastcgi"
 	"github.com/fe-php/fe-php/internal/fpm"
+	"github.com/fe-php/fe-php/internal/headerops"
 	"github.com/fe-php/fe-php/internal/phpini"
 	"github.com/fe-php/fe-php/internal/phpreq"
 	"github.com/fe-php/fe-php/internal/router"
@@ -33,7 +38,8 @@ import (
 type route struct {
 	handler http.Handler
 	backend string
-	rule    int // rule index in the config file, -1 for the default
+	rule    int            // rule index in the config file, -1 for the default
+	headers *headerops.Ops // [server] headers and the rule's
 }
 
 // Server routes requests to backends. Create it with New; it is an
@@ -54,6 +60,10 @@ type Server struct {
 	maxBody      int64
 	minRate      int64         // client_body_min_rate, bytes a second
 	rateGrace    time.Duration // before the rate counts
+
+	edge
+	headers *headerops.Ops // [server] headers, for answers given before routing
+	certs   atomic.Pointer[certs.Manager]
 }
 
 // New builds the backends a validated configuration uses. It fails, with
@@ -85,11 +95,21 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.headers, err = headerops.Parse(cfg.Server.Headers); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("server.headers: %w", err)
+	}
 	for _, r := range rt.Rules() {
-		s.routes = append(s.routes, route{handler: s.withSettings(handlers[r.Backend], r.Index), backend: r.Backend, rule: r.Index})
+		ops, err := headerops.Parse(cfg.Server.Headers, cfg.Backend.RoutingRules[r.Index].Headers)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("backend.routing_rules[%d].headers: %w", r.Index, err)
+		}
+		s.routes = append(s.routes, route{handler: s.withSettings(handlers[r.Backend], r.Index), backend: r.Backend, rule: r.Index, headers: ops})
 	}
 	def := cfg.Backend.DefaultBackend
-	s.fallback = route{handler: s.withSettings(handlers[def], -1), backend: def, rule: -1}
+	s.fallback = route{handler: s.withSettings(handlers[def], -1), backend: def, rule: -1, headers: s.headers}
+	s.edge = newEdge(&cfg.Server)
 	if sh, ok := s.fallback.handler.(*static.Handler); ok {
 		// A static default backend is the SPA case: paths naming no file
 		// fall back to the root's index file.
@@ -163,6 +183,7 @@ func (s *Server) phpHandler(backend string, runner phpreq.Runner) (http.Handler,
 		FrontController: s.cfg.PHP.FrontController,
 		IndexFiles:      s.cfg.PHP.IndexFiles,
 		ServerSoftware:  version.ServerSoftware(),
+		ServerName:      s.cfg.Server.ServerName,
 	})
 	if err != nil {
 		return nil, err
@@ -265,12 +286,19 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
-// ReopenLogs reopens a file access log, for log rotation (SIGHUP).
-func (s *Server) ReopenLogs() error {
-	if s.access == nil {
-		return nil
+// Reload reopens a file access log (log rotation) and re-reads the TLS
+// certificate files: what SIGHUP does.
+func (s *Server) Reload() error {
+	var errs []error
+	if s.access != nil {
+		errs = append(errs, s.access.Reopen())
 	}
-	return s.access.Reopen()
+	if m := s.certs.Load(); m != nil {
+		if err := m.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("server.tls: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // routeAt returns the route of a router.Route result: the rule's, or the
@@ -295,8 +323,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	rw := newResponseWriter(w, s, start)
 	defer putResponseWriter(rw)
+	rw.headers = s.headers
 	rt := &s.fallback
-	defer s.finish(rw, r, &rt, start)
+	defer func() { s.finish(rw, r, rt, start, recover()) }() // r as the edge leaves it
+
+	r = s.origin(r)
+	if !s.hostAllowed(r.Host) {
+		http.Error(rw, "421 misdirected request", http.StatusMisdirectedRequest)
+		return
+	}
+	https := isHTTPS(r)
+	if !https && s.httpsRedirect {
+		s.redirectHTTPS(rw, r)
+		return
+	}
+	if https && s.hsts != nil {
+		w.Header()["Strict-Transport-Security"] = s.hsts
+	}
+	if r.TLS != nil && s.altSvc != nil {
+		w.Header()["Alt-Svc"] = s.altSvc
+	}
 
 	cleaned, rule, ok := s.router.Route(r.URL.Path)
 	if !ok {
@@ -307,6 +353,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path, r.URL.RawPath = cleaned, ""
 	}
 	rt = s.routeAt(rule)
+	rw.headers = rt.headers
 	if !s.limitBody(rw, r) {
 		return
 	}
@@ -314,9 +361,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // finish runs after the backend: it recovers a panic and logs the request.
-func (s *Server) finish(rw *responseWriter, r *http.Request, rtp **route, start time.Time) {
-	rt := *rtp
-	if v := recover(); v != nil {
+// v is what the backend panicked with, if it did.
+func (s *Server) finish(rw *responseWriter, r *http.Request, rt *route, start time.Time, v any) {
+	if v != nil {
 		if v == http.ErrAbortHandler {
 			// A response that cannot be completed: logged like any other
 			// (with what was sent), then the connection is broken.
@@ -385,43 +432,112 @@ func (s *Server) limitBody(rw *responseWriter, r *http.Request) bool {
 	return true
 }
 
-// Serve accepts connections on ln until ctx is done, then shuts down
-// gracefully: the listener closes at once (new connections are refused),
-// in-flight requests get server.shutdown_timeout to finish, and what is
-// still open after that is closed.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+// Serve serves on lns until ctx is done, then shuts down gracefully:
+// the listeners close at once (new connections are refused), in-flight
+// requests get server.shutdown_timeout to finish, and what is still open
+// after that is closed.
+func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	c := &s.cfg.Server
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: c.ReadHeaderTimeout.Duration,
-		WriteTimeout:      s.writeTimeout,
-		IdleTimeout:       c.IdleTimeout.Duration,
-		MaxHeaderBytes:    int(c.MaxHeaderBytes),
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	newHTTP := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: c.ReadHeaderTimeout.Duration,
+			WriteTimeout:      s.writeTimeout,
+			IdleTimeout:       c.IdleTimeout.Duration,
+			MaxHeaderBytes:    int(c.MaxHeaderBytes),
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info("serving", slog.String("listen", ln.Addr().String()),
-		slog.String("config", s.cfg.File), slog.String("default_backend", s.cfg.Backend.DefaultBackend),
-		slog.Int("rules", len(s.routes)))
+	var servers []shutdowner
+	errc := make(chan error, 3)
+	serve := func(name string, fn func() error) {
+		go func() {
+			err := fn()
+			if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				err = fmt.Errorf("%s: %w", name, err)
+			} else {
+				err = nil
+			}
+			errc <- err
+		}()
+	}
 
+	if lns.HTTPS != nil {
+		port := lns.HTTPS.Addr().(*net.TCPAddr).Port
+		s.httpsPort = strconv.Itoa(port)
+		if lns.QUIC != nil {
+			s.altSvc = altSvcHeader(port)
+		}
+		// After the listeners are bound: ACME challenges may start at once.
+		m, err := s.newCerts(ctx, lns)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		s.certs.Store(m)
+	}
+	plain := newHTTP(s.plainHandler())
+	servers = append(servers, plain)
+	serve("http", func() error { return plain.Serve(s.wrapListener(lns.HTTP)) })
+	attrs := []any{slog.String("listen", lns.HTTP.Addr().String())}
+	if lns.HTTPS != nil {
+		hs := newHTTP(s)
+		hs.TLSConfig = s.certs.Load().TLSConfig() // its own copy: net/http adds to it
+		var protos http.Protocols
+		protos.SetHTTP1(true)
+		protos.SetHTTP2(c.HTTP2.Enable)
+		hs.Protocols = &protos
+		hs.HTTP2 = &http.HTTP2Config{
+			MaxConcurrentStreams:          c.HTTP2.MaxConcurrentStreams,
+			MaxReceiveBufferPerStream:     int(c.HTTP2.MaxReceiveBufferPerStream),
+			MaxReceiveBufferPerConnection: int(c.HTTP2.MaxReceiveBufferPerConnection),
+			MaxDecoderHeaderTableSize:     4096,
+			// The protocol's default: a client may not send larger frames
+			// than this whatever it assumes (h2spec 4.2).
+			MaxReadFrameSize: 16 << 10,
+		}
+		servers = append(servers, hs)
+		serve("https", func() error { return hs.ServeTLS(s.wrapListener(lns.HTTPS), "", "") })
+		attrs = append(attrs, slog.String("tls_listen", lns.HTTPS.Addr().String()))
+	}
+	if lns.QUIC != nil {
+		h3 := s.newHTTP3()
+		servers = append(servers, h3)
+		serve("http3", func() error { return h3.Serve(lns.QUIC) })
+		attrs = append(attrs, slog.String("http3", lns.QUIC.LocalAddr().String()))
+	}
+	s.log.Info("serving", append(attrs, slog.String("config", s.cfg.File),
+		slog.String("default_backend", s.cfg.Backend.DefaultBackend), slog.Int("rules", len(s.routes)))...)
+
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc: // one listener failed: stop them all
 	case <-ctx.Done():
 	}
 	grace := c.ShutdownTimeout.Duration
 	s.log.Info("shutting down", slog.Duration("grace", grace))
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err := hs.Shutdown(sctx)
-	if errors.Is(err, context.DeadlineExceeded) {
-		s.log.Warn("grace period over, closing the connections still open")
-		err = hs.Close()
+	var wg sync.WaitGroup
+	var late atomic.Bool
+	for _, srv := range servers {
+		wg.Go(func() {
+			if err := srv.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+				late.Store(true)
+				srv.Close()
+			}
+		})
 	}
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
+	wg.Wait()
+	if late.Load() {
+		s.log.Warn("grace period over, closed the connections still open")
 	}
 	s.log.Info("stopped")
 	return err
+}
+
+// shutdowner is an HTTP server of any protocol.
+type shutdowner interface {
+	Shutdown(context.Context) error
+	Close() error
 }

@@ -194,7 +194,7 @@ func TestWriteTimeoutIsPerStall(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
+	go func() { done <- s.Serve(ctx, &Listeners{HTTP: ln}) }()
 	defer func() { cancel(); <-done }()
 
 	resp, err := http.Get("http://" + ln.Addr().String() + "/")
@@ -224,7 +224,7 @@ func TestGracefulShutdown(t *testing.T) {
 	addr := ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
+	go func() { done <- s.Serve(ctx, &Listeners{HTTP: ln}) }()
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {

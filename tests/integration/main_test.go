@@ -107,6 +107,9 @@ func raceReports(stderr string) string {
 // Server is a running fe-php process.
 type Server struct {
 	Addr   string // host:port it serves on
+	// TLSAddr and H3Addr are the HTTPS and HTTP/3 listeners' host:port
+	// ("" when off).
+	TLSAddr, H3Addr string
 	Dir    string // temp dir holding the config and the files
 	Root   string // Dir/root, where configs put the static root by convention
 	Config string // the config file's path
@@ -151,6 +154,11 @@ func (s *Server) Stop(t testing.TB) int {
 	}
 	return s.exitCode
 }
+
+var (
+	tlsListenField = regexp.MustCompile(`tls_listen=(\S+)|"tls_listen":"([^"]+)"`)
+	h3Field        = regexp.MustCompile(`http3=(\S+)|"http3":"([^"]+)"`)
+)
 
 var servingLine = regexp.MustCompile(`msg=serving listen=(\S+)|"msg":"serving","listen":"([^"]+)"`)
 
@@ -215,6 +223,13 @@ func startServerCmd(t testing.TB, configTOML string, files map[string]string, co
 	for {
 		if m := servingLine.FindStringSubmatch(s.Stderr()); m != nil {
 			s.Addr = m[1] + m[2]
+			line := logLineWith(s.Stderr(), "serving")
+			if m := tlsListenField.FindStringSubmatch(line); m != nil {
+				s.TLSAddr = m[1] + m[2]
+			}
+			if m := h3Field.FindStringSubmatch(line); m != nil {
+				s.H3Addr = m[1] + m[2]
+			}
 			return s
 		}
 		select {
