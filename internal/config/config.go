@@ -106,6 +106,10 @@ type Server struct {
 	// ForwardedHost makes a trusted proxy's X-Forwarded-Host / Forwarded
 	// host= the request's host too.
 	ForwardedHost bool `toml:"forwarded_host"`
+	// ForwardedHeaders are the headers believed from trusted proxies:
+	// "auto" (X-Forwarded-* or Forwarded, never both at once),
+	// "forwarded" (RFC 7239's, preferred) or "x-forwarded".
+	ForwardedHeaders string `toml:"forwarded_headers"`
 	// ProxyProtocol reads a PROXY protocol (v1 or v2) header on every
 	// connection of every listener; only trusted proxies' are believed.
 	ProxyProtocol bool `toml:"proxy_protocol"`
@@ -419,6 +423,7 @@ func Default() Config {
 			LogFormat:              "text",
 			AccessLog:              AccessLog{Output: "stdout", Format: "text"},
 			HTTPSRedirect:          true,
+			ForwardedHeaders:       "auto",
 			TLS:                    TLS{StorageDir: "/var/lib/fe-php/certs"},
 			HTTP2: HTTP2{
 				Enable:                        true,

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fe-php/fe-php/internal/forwarded"
 	"github.com/fe-php/fe-php/internal/headerops"
 	"github.com/fe-php/fe-php/internal/phpini"
 )
@@ -103,6 +104,12 @@ func (c *Config) validateEdge(v *validator) {
 		if !validHostName(h, true) {
 			v.fail(fmt.Sprintf("server.allowed_hosts[%d]", i), "%q is not a host name (a leading \"*.\" allows every subdomain; no port)", h)
 		}
+	}
+	if _, err := forwarded.ParseTrust(s.TrustedProxies); err != nil {
+		v.fail("server.trusted_proxies", "%v", err)
+	}
+	if _, err := forwarded.ParseHeaders(s.ForwardedHeaders); err != nil {
+		v.fail("server.forwarded_headers", "%v", err)
 	}
 	if (s.ProxyProtocol || s.ForwardedHost) && len(s.TrustedProxies) == 0 {
 		key := "server.proxy_protocol"

@@ -3,13 +3,16 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/fe-php/fe-php/internal/certs"
 	"github.com/fe-php/fe-php/internal/config"
+	"github.com/fe-php/fe-php/internal/forwarded"
 	"github.com/fe-php/fe-php/internal/phpreq"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
@@ -21,9 +24,11 @@ import (
 type edge struct {
 	httpsPort     string // the HTTPS listener's port, for redirects ("" without TLS)
 	httpsRedirect bool
-	hsts          []string // Strict-Transport-Security, nil for none
-	altSvc        []string // Alt-Svc for HTTP/3, nil for none
-	allowedHosts  []string // lower case; "*.example.com" for subdomains; nil: any
+	hsts          []string           // Strict-Transport-Security, nil for none
+	altSvc        []string           // Alt-Svc for HTTP/3, nil for none
+	allowedHosts  []string           // lower case; "*.example.com" for subdomains; nil: any
+	fwd           *forwarded.Options // nil: no trusted proxies
+	conflictOnce  sync.Once
 }
 
 // plainHandler serves the plain-HTTP listener: ACME's HTTP-01
@@ -56,8 +61,13 @@ func (s *Server) newCerts(ctx context.Context, lns *Listeners) (*certs.Manager, 
 	return m, nil
 }
 
-// wrapListener adds what every listener does (the PROXY protocol).
-func (s *Server) wrapListener(ln net.Listener) net.Listener { return ln }
+// wrapListener adds what every TCP listener does: the PROXY protocol.
+func (s *Server) wrapListener(ln net.Listener) net.Listener {
+	if s.fwd == nil || !s.cfg.Server.ProxyProtocol {
+		return ln
+	}
+	return forwarded.Listener(ln, s.fwd.Trust, forwarded.DefaultHeaderTimeout)
+}
 
 // newHTTP3 is the HTTP/3 server beside the HTTPS one.
 func (s *Server) newHTTP3() *http3.Server {
@@ -115,21 +125,59 @@ func altSvcHeader(port int) []string {
 	return []string{`h3=":` + strconv.Itoa(port) + `"; ma=86400`}
 }
 
-// newEdge sets up the edge from the configuration; the listeners' ports
-// are filled in by Serve.
-func newEdge(c *config.Server) edge {
-	e := edge{httpsRedirect: c.TLSOn() && c.HTTPSRedirect}
+// init sets the edge up from the configuration; the listeners' ports are
+// filled in by Serve.
+func (e *edge) init(c *config.Server) error {
+	e.httpsRedirect = c.TLSOn() && c.HTTPSRedirect
+	if len(c.TrustedProxies) > 0 {
+		trust, err := forwarded.ParseTrust(c.TrustedProxies)
+		if err != nil {
+			return fmt.Errorf("server.trusted_proxies: %w", err)
+		}
+		headers, err := forwarded.ParseHeaders(c.ForwardedHeaders)
+		if err != nil {
+			return fmt.Errorf("server.forwarded_headers: %w", err)
+		}
+		e.fwd = &forwarded.Options{Trust: trust, UseHost: c.ForwardedHost, Headers: headers}
+	}
 	if c.TLSOn() && c.TLS.HSTS != "" {
 		e.hsts = []string{c.TLS.HSTS}
 	}
 	for _, h := range c.AllowedHosts {
 		e.allowedHosts = append(e.allowedHosts, strings.ToLower(h))
 	}
-	return e
+	return nil
 }
 
-// origin applies what a trusted proxy says of the client to r.
-func (s *Server) origin(r *http.Request) *http.Request { return r }
+// origin applies what a trusted proxy says of the client to r: its
+// address (for PHP and the access log), its host if forwarded_host, and
+// its scheme and port (for PHP and the HTTPS redirect). A request from
+// anyone else is left as it is, at no cost.
+func (s *Server) origin(r *http.Request) *http.Request {
+	if s.fwd == nil {
+		return r
+	}
+	localPort := ""
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		_, localPort, _ = net.SplitHostPort(a.String())
+	}
+	o := forwarded.Resolve(r, s.fwd, r.TLS != nil, localPort)
+	if o.Conflict {
+		s.conflictOnce.Do(func() {
+			s.log.Warn("a trusted proxy sent both Forwarded and X-Forwarded-* headers: neither is believed "+
+				"(the proxy passes on a client's own; strip it there, or set server.forwarded_headers)",
+				slog.String("proxy", o.Peer.String()))
+		})
+	}
+	if !o.Proxied {
+		return r
+	}
+	r.RemoteAddr = o.RemoteAddr()
+	if o.Host != "" {
+		r.Host = o.Host
+	}
+	return phpreq.WithForwarded(r, &phpreq.Forwarded{Scheme: o.Scheme, ServerPort: o.ServerPort})
+}
 
 // isHTTPS reports whether the client's own connection is HTTPS: to fe-php,
 // or to the trusted proxy in front.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"maps"
 	"net"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/fe-php/fe-php/internal/accesslog"
 	"github.com/fe-php/fe-php/internal/certs"
+	"github.com/fe-php/fe-php/internal/compress"
 	"github.com/fe-php/fe-php/internal/config"
 	"github.com/fe-php/fe-php/internal/embed"
 	"github.com/fe-php/fe-php/internal/fastcgi"
@@ -109,11 +111,18 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	}
 	def := cfg.Backend.DefaultBackend
 	s.fallback = route{handler: s.withSettings(handlers[def], -1), backend: def, rule: -1, headers: s.headers}
-	s.edge = newEdge(&cfg.Server)
 	if sh, ok := s.fallback.handler.(*static.Handler); ok {
 		// A static default backend is the SPA case: paths naming no file
 		// fall back to the root's index file.
 		s.fallback.handler = sh.WithFallback()
+	}
+	if err := s.compress(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.edge.init(&cfg.Server); err != nil {
+		s.Close()
+		return nil, err
 	}
 	if out := cfg.Server.AccessLog.Output; out != "off" {
 		if s.access, err = accesslog.Open(out, cfg.Server.AccessLog.Format); err != nil {
@@ -251,6 +260,36 @@ func (s *Server) newFastCGI() (http.Handler, error) {
 	})
 	s.closers = append(s.closers, b.Close)
 	return s.phpHandler(config.BackendFastCGI, b)
+}
+
+// compress wraps every route that answers with content in the response
+// compression of [server.compression].
+func (s *Server) compress() error {
+	cc := s.cfg.Server.Compression
+	if !cc.Enable {
+		return nil
+	}
+	c, err := compress.New(compress.Options{Algorithms: cc.Algorithms, MinLength: int64(cc.MinLength), Types: cc.Types})
+	if err != nil {
+		return fmt.Errorf("server.compression: %w", err)
+	}
+	for _, rt := range append(slices.Collect(pointers(s.routes)), &s.fallback) {
+		if rt.backend != config.BackendDeny {
+			rt.handler = c.Wrap(rt.handler)
+		}
+	}
+	return nil
+}
+
+// pointers yields a pointer to each element of xs.
+func pointers[T any](xs []T) iter.Seq[*T] {
+	return func(yield func(*T) bool) {
+		for i := range xs {
+			if !yield(&xs[i]) {
+				return
+			}
+		}
+	}
 }
 
 // withSettings gives a PHP backend's handler the PHP settings of the
