@@ -57,13 +57,13 @@ func TestCompression(t *testing.T) {
 	root, _ := newPHPSiteDir(t)
 	page := strings.Repeat("<p>fe-php compresses what PHP and the disk send.</p>\n", 100)
 	writeFiles(t, root, map[string]string{
-		"page.html":      page,
-		"page.php":       "<?php header('Content-Type: text/html; charset=UTF-8'); echo str_repeat('<p>fe-php compresses what PHP and the disk send.</p>' . \"\\n\", 100);",
-		"zlib.php":       "<?php ini_set('zlib.output_compression', '1'); echo str_repeat('PHP compresses this itself. ', 200);",
-		"small.php":      "<?php echo 'short';",
-		"pre.css":        strings.Repeat("body { color: red }\n", 100),
-		"pre.css.br":     "precompressed-sibling",
-		"fpm/page.php":   "<?php header('Content-Type: text/html; charset=UTF-8'); echo str_repeat('<p>fe-php compresses what PHP and the disk send.</p>' . \"\\n\", 100);",
+		"page.html":    page,
+		"page.php":     "<?php header('Content-Type: text/html; charset=UTF-8'); echo str_repeat('<p>fe-php compresses what PHP and the disk send.</p>' . \"\\n\", 100);",
+		"zlib.php":     "<?php ini_set('zlib.output_compression', '1'); echo str_repeat('PHP compresses this itself. ', 200);",
+		"small.php":    "<?php echo 'short';",
+		"pre.css":      strings.Repeat("body { color: red }\n", 100),
+		"pre.css.br":   "precompressed-sibling",
+		"fpm/page.php": "<?php header('Content-Type: text/html; charset=UTF-8'); echo str_repeat('<p>fe-php compresses what PHP and the disk send.</p>' . \"\\n\", 100);",
 	})
 	f := fpmtest.Start(t, fpmtest.Options{Children: 1, DocRoot: root})
 	s := startServer(t, fmt.Sprintf(`[php]

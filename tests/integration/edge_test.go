@@ -360,7 +360,7 @@ func TestH2Spec(t *testing.T) {
 var h2specKnown = map[string]string{
 	`1: Sends multiple values of SETTINGS_INITIAL_WINDOW_SIZE`: "Go takes a SETTINGS frame naming a setting twice for a protocol error " +
 		"and closes the connection (a defence against settings floods); clients do not send such frames",
-	`1: Sends a HEADERS frame that contains the connection-specific header field`: "Go answers 400 Bad Request instead of resetting the stream",
+	`1: Sends a HEADERS frame that contains the connection-specific header field`:                     "Go answers 400 Bad Request instead of resetting the stream",
 	`2: Sends a HEADERS frame that contains the TE header field with any value other than "trailers"`: "Go answers 400 Bad Request instead of resetting the stream",
 }
 

@@ -106,13 +106,13 @@ func raceReports(stderr string) string {
 
 // Server is a running fe-php process.
 type Server struct {
-	Addr   string // host:port it serves on
+	Addr string // host:port it serves on
 	// TLSAddr and H3Addr are the HTTPS and HTTP/3 listeners' host:port
 	// ("" when off).
 	TLSAddr, H3Addr string
-	Dir    string // temp dir holding the config and the files
-	Root   string // Dir/root, where configs put the static root by convention
-	Config string // the config file's path
+	Dir             string // temp dir holding the config and the files
+	Root            string // Dir/root, where configs put the static root by convention
+	Config          string // the config file's path
 
 	cmd      *exec.Cmd
 	stdout   testutil.SyncBuffer
