@@ -101,6 +101,8 @@ func h3Client(t *testing.T, pool *x509.CertPool, addr string) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
 }
 
+// fetchURL GETs url through c with headers (name, value pairs; "Host"
+// sets the request's host) and reads the body.
 func fetchURL(t *testing.T, c *http.Client, url string, headers ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)

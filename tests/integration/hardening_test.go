@@ -227,16 +227,7 @@ func TestHardenShutdownWithRunningScript(t *testing.T) {
 // clientGet is a GET through c (with its cookie jar); the body is read.
 func clientGet(t *testing.T, c *http.Client, url string) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: reading the body: %v", url, err)
-	}
-	return resp, body
+	return fetchURL(t, c, url)
 }
 
 // eachBackend runs f in a parallel subtest per backend, each with its own

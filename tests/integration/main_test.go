@@ -177,10 +177,24 @@ func startServer(t testing.TB, configTOML string, files map[string]string) *Serv
 // that sets limits first.
 func startServerCmd(t testing.TB, configTOML string, files map[string]string, command func(config string) *exec.Cmd) *Server {
 	t.Helper()
+	return startServerListen(t, "127.0.0.1:0", configTOML, files, command)
+}
+
+// startServerAt is startServer with server.listen forced to addr (a fixed
+// "127.0.0.1:PORT" that something outside fe-php must know in advance)
+// instead of 127.0.0.1:0.
+func startServerAt(t testing.TB, addr, configTOML string, files map[string]string) *Server {
+	t.Helper()
+	return startServerListen(t, addr, configTOML, files, nil)
+}
+
+// startServerListen is startServerCmd with server.listen forced to listen.
+func startServerListen(t testing.TB, listen, configTOML string, files map[string]string, command func(config string) *exec.Cmd) *Server {
+	t.Helper()
 	dir := t.TempDir()
 	s := &Server{Dir: dir, Root: filepath.Join(dir, "root"), Config: filepath.Join(dir, "fe-php.toml"), done: make(chan struct{})}
 	writeFiles(t, dir, files)
-	cfg := withListen(expand(configTOML, dir), "127.0.0.1:0")
+	cfg := withListen(expand(configTOML, dir), listen)
 	if err := os.WriteFile(s.Config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

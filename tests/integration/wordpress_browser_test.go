@@ -34,40 +34,7 @@ const browserStepTimeout = time.Minute
 // while. Screenshots go to artifactsDir; on a failure so do a screenshot
 // and the HTML of the page as it was (wordpress-failed-PHASE.png, .html).
 func testWordPressBrowser(t *testing.T, w *wpSite) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("%s is missing: install Debian's chromium (scripts/deps.sh)", chromiumPath)
-	}
-	siteURL, _ := url.Parse(w.base)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.WindowSize(1280, 900),
-		// This machine has no internet: no background calls to Google.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		// The site's name always means fe-php's loopback address.
-		chromedp.Flag("host-resolver-rules", "MAP "+siteURL.Hostname()+" "+hostOf(w.srv.Addr)),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	defer cancelCtx()
-	// The first Run starts the browser and ties it to its context: this
-	// deadline bounds the whole session; each step has its own, shorter one.
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	b := &wpBrowser{t: t, ctx: ctx, base: w.base, artifacts: artifactsDir(t)}
-	b.collectConsole()
+	b := startWPBrowser(t, w)
 
 	// A visitor sees the front page with the site title.
 	b.phase = "front page"
@@ -107,6 +74,49 @@ func testWordPressBrowser(t *testing.T, w *wpSite) {
 	if heading := b.text(`h1.wp-block-post-title`); heading != postTitle {
 		b.fatalf("post page heading %q, want %q", heading, postTitle)
 	}
+}
+
+// startWPBrowser starts a headless Chromium on the site w, with extra
+// options, for the rest of the test. Its tab reaches the site's host name
+// on fe-php's address, whatever the port.
+func startWPBrowser(t *testing.T, w *wpSite, extra ...chromedp.ExecAllocatorOption) *wpBrowser {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("%s is missing: install Debian's chromium (scripts/deps.sh)", chromiumPath)
+	}
+	siteURL, _ := url.Parse(w.base)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Headless,
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.WindowSize(1280, 900),
+		// This machine has no internet: no background calls to Google.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		// The site's name always means fe-php's loopback address.
+		chromedp.Flag("host-resolver-rules", "MAP "+siteURL.Hostname()+" "+hostOf(w.srv.Addr)),
+	}
+	opts = append(opts, extra...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelCtx)
+	// The first Run starts the browser and ties it to its context: this
+	// deadline bounds the whole session; each step has its own, shorter one.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
+	b := &wpBrowser{t: t, ctx: ctx, base: w.base, artifacts: artifactsDir(t)}
+	b.collectConsole()
+	return b
 }
 
 // logIn logs in through wp-login.php's form as a person does, and waits

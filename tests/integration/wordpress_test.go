@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -34,7 +36,7 @@ import (
 // themes and wp-includes static, wp-admin/ and wp-login.php on a real
 // php-fpm, everything else embedded. The site's database is a MariaDB the
 // test starts (scripts/wp-site.sh, no network), and the site is installed
-// by WordPress's own installer over HTTP.
+// by WordPress's own installer over HTTP (or HTTPS: wpOptions.TLS).
 
 const (
 	wpTitle    = "fe-php WordPress"
@@ -50,10 +52,27 @@ type wpSite struct {
 	host   string // the site's host name; Debian picks its config by it
 	base   string // http://host:port, the site URL WordPress knows
 	client *http.Client
+
+	// With wpOptions.TLS, base is https://host:port on fe-php's HTTPS
+	// listener, httpBase the plain one, and certFile (trusted by pool) the
+	// site's self-signed certificate. Without, httpBase is base.
+	httpBase string
+	certFile string
+	pool     *x509.CertPool
+}
+
+// wpOptions says how startWordPress serves the site.
+type wpOptions struct {
+	// TLS adds a [server.tls] section: HTTPS on a free port with a
+	// self-signed certificate for the site's host name, plain HTTP
+	// redirecting to it (server.https_redirect's default), and the
+	// installer run over HTTPS, so that WordPress's siteurl and home are
+	// https:// URLs.
+	TLS bool
 }
 
 // startWordPress starts MariaDB, php-fpm and fe-php, and installs the site.
-func startWordPress(t *testing.T) *wpSite {
+func startWordPress(t *testing.T, opts wpOptions) *wpSite {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("the WordPress test writes /etc/wordpress/config-HOST.php: run it as root (CI does)")
@@ -95,22 +114,45 @@ func startWordPress(t *testing.T) *wpSite {
 	config = set(config, `root = "/srv/wordpress-static"`, fmt.Sprintf("root = %q", filepath.Join(dir, "webroot")))
 	config = set(config, `max_size = 5`, "max_size = 4")
 	config = set(config, `listen = "127.0.0.1:8080"`, "") // startServer picks a free port
+	var tlsConfig *tls.Config
+	if opts.TLS {
+		var keyFile string
+		w.certFile, keyFile, w.pool = selfSigned(t, t.TempDir(), w.host)
+		tlsConfig = &tls.Config{RootCAs: w.pool}
+		config = set(config, `[php]`, fmt.Sprintf("[server.tls]\nlisten = \"127.0.0.1:0\"\ncert_file = %q\nkey_file = %q\n\n[php]", w.certFile, keyFile))
+	}
 	w.srv = startServer(t, config, nil)
 
 	_, port, _ := net.SplitHostPort(w.srv.Addr)
 	w.base = "http://" + w.host + ":" + port
+	w.httpBase = w.base
 	jar, _ := cookiejar.New(nil)
 	addr := w.srv.Addr
+	tlsAddr, tlsPort := "", ""
+	if opts.TLS {
+		if w.srv.TLSAddr == "" {
+			t.Fatalf("fe-php logged no HTTPS listener:\n%s", w.srv.Stderr())
+		}
+		tlsAddr = w.srv.TLSAddr
+		_, tlsPort, _ = net.SplitHostPort(tlsAddr)
+		w.base = "https://" + w.host + ":" + tlsPort
+	}
 	w.client = &http.Client{
 		Jar:     jar,
 		Timeout: 60 * time.Second,
 		Transport: &http.Transport{
 			// The site's host name is ours alone: every connection goes to
-			// fe-php, whatever the resolver says of *.localhost.
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			// fe-php, whatever the resolver says of *.localhost (to its
+			// HTTPS listener for the HTTPS port, else to its plain one).
+			DialContext: func(ctx context.Context, network, hostPort string) (net.Conn, error) {
 				var d net.Dialer
+				if _, p, _ := net.SplitHostPort(hostPort); tlsAddr != "" && p == tlsPort {
+					return d.DialContext(ctx, network, tlsAddr)
+				}
 				return d.DialContext(ctx, network, addr)
 			},
+			TLSClientConfig:    tlsConfig,
+			ForceAttemptHTTP2:  opts.TLS,
 			DisableCompression: true,
 		},
 	}
@@ -133,7 +175,7 @@ func startWordPress(t *testing.T) *wpSite {
 
 func TestWordPress(t *testing.T) {
 	t.Parallel()
-	w := startWordPress(t)
+	w := startWordPress(t, wpOptions{})
 	word := "fephp" + randomHex(t, 4) // unique, to search for
 	postTitle := "Served by fe-php " + word
 
