@@ -231,9 +231,16 @@ func (c *Compressor) typeQualifies(contentType string) bool {
 // If next panics, the response is left incomplete (no final bytes), so
 // that net/http's breaking of the connection shows the client that the
 // body is truncated.
-func (c *Compressor) Wrap(next http.Handler) http.Handler {
+func (c *Compressor) Wrap(next http.Handler) http.Handler { return c.WrapWith(next, nil) }
+
+// WrapWith is Wrap with prepare, which is given the response's headers
+// and final status just before they decide about compression: the
+// server's configured headers go in there, so that a configured
+// Cache-Control: no-transform is obeyed.
+func (c *Compressor) WrapWith(next http.Handler, prepare func(h http.Header, status int)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cw := c.newWriter(w, r)
+		cw.prepare = prepare
 		next.ServeHTTP(cw, r)
 		// Not deferred: after a panic the response must stay unfinished.
 		cw.finish()

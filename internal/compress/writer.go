@@ -42,6 +42,7 @@ type responseWriter struct {
 	enc      *encoder // taken from cd.pool at the first byte compressed
 	unsized  bool     // compression removed the Content-Length the handler set
 	hijacked bool
+	prepare  func(http.Header, int) // WrapWith's, or nil
 }
 
 var writers = sync.Pool{New: func() any { return new(responseWriter) }}
@@ -87,6 +88,9 @@ func (cw *responseWriter) WriteHeader(code int) {
 	}
 	cw.status = code
 	hdr := cw.rw.Header()
+	if cw.prepare != nil {
+		cw.prepare(hdr, code)
+	}
 	ok, length := cw.c.compressible(hdr, code)
 	switch {
 	case !ok || cw.cd == nil || !bodyCompressible(code):

@@ -71,13 +71,19 @@ func Parse(tables ...map[string]string) (*Ops, error) {
 	return ops, nil
 }
 
-// Apply changes h as configured (a nil *Ops changes nothing).
-func (o *Ops) Apply(h http.Header) {
+// Apply changes the headers h of a response with status as configured
+// (a nil *Ops changes nothing). Headers are set on successes and
+// redirects only, as nginx's add_header does: a year-long Cache-Control
+// must not make a 404 for a missing bundle stick in caches. Removals
+// apply to every response.
+func (o *Ops) Apply(h http.Header, status int) {
 	if o == nil {
 		return
 	}
-	for _, kv := range o.set {
-		h[kv[0]] = []string{kv[1]}
+	if status < 400 {
+		for _, kv := range o.set {
+			h[kv[0]] = []string{kv[1]}
+		}
 	}
 	for _, name := range o.del {
 		delete(h, name)

@@ -53,11 +53,12 @@ func (rw *responseWriter) WriteHeader(code int) {
 	rw.ResponseWriter.WriteHeader(code)
 }
 
-// head marks the head written, applying the configured headers first.
+// head marks the head written, applying the configured headers first
+// (again, if compression applied them before deciding: it is idempotent).
 func (rw *responseWriter) head() {
 	if !rw.wroteHeader {
 		rw.wroteHeader = true
-		rw.headers.Apply(rw.ResponseWriter.Header())
+		rw.headers.Apply(rw.ResponseWriter.Header(), rw.status())
 	}
 }
 

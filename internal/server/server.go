@@ -274,9 +274,14 @@ func (s *Server) compress() error {
 		return fmt.Errorf("server.compression: %w", err)
 	}
 	for _, rt := range append(slices.Collect(pointers(s.routes)), &s.fallback) {
-		if rt.backend != config.BackendDeny {
-			rt.handler = c.Wrap(rt.handler)
+		if rt.backend == config.BackendDeny {
+			continue
 		}
+		var prepare func(http.Header, int)
+		if rt.headers != nil {
+			prepare = rt.headers.Apply
+		}
+		rt.handler = c.WrapWith(rt.handler, prepare)
 	}
 	return nil
 }
