@@ -273,7 +273,7 @@ default_backend = "fastcgi"
 [[backend.routing_rules]]
 pattern = { type = "prefix", value = "/a/" }
 backend = "fastcgi"
-php_ini = { disable_functions = "exec", "session.save_path" = "a\nb" }
+php_ini = { allow_url_fopen = "0", "session.save_path" = "a\nb" }
 [[backend.routing_rules]]
 pattern = { type = "prefix", value = "/b/" }
 backend = "static"
@@ -282,7 +282,7 @@ request_terminate_timeout = "5s"
 [backend.static_files]
 root = "site"
 `)
-	wantError(t, errs, 7, "backend.routing_rules[0].php_ini.disable_functions", "move it to php_admin_ini")
+	wantError(t, errs, 7, "backend.routing_rules[0].php_ini.allow_url_fopen", "move it to php_admin_ini")
 	wantError(t, errs, 7, "backend.routing_rules[0].php_ini.session.save_path", "NUL, CR or LF")
 	wantError(t, errs, 11, "backend.routing_rules[1].php_admin_ini", `backend "static" runs no PHP`)
 }

@@ -99,7 +99,7 @@ func (w *watch) logSlow() {
 	n := C.fephp_call_backtrace(w.creq, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
 	trace := "(unavailable: the script was between two PHP frames)"
 	if n > 0 {
-		trace = string(buf[:n])
+		trace = string(buf[:min(int(n), len(buf))])
 	}
 	w.b.log.LogAttrs(nil, slog.LevelWarn, "php: slow request",
 		append(w.attrs(), slog.Duration("request_slowlog_timeout", w.req.Settings.SlowlogTimeout), slog.String("backtrace", trace))...)

@@ -175,6 +175,12 @@ func (b *Backend) attempt(req *phpreq.Request, out *phpreq.Output) error {
 	if isTimeout(err) && ex.terminated() {
 		// FPM's child goes on until the script ends or FPM's own
 		// request_terminate_timeout: the connection is closed, never reused.
+		if !ex.answered {
+			// Nothing came back: the request may still be waiting for a
+			// free child in FPM's queue (it would run later all the same).
+			return &phpreq.Error{Status: http.StatusGatewayTimeout, Fault: phpreq.FaultUpstream,
+				Err: fmt.Errorf("no answer from PHP-FPM within request_terminate_timeout (%s), FastCGI request aborted: a slow script, or every FPM child busy", req.Settings.TerminateTimeout)}
+		}
 		return &phpreq.Error{Status: http.StatusGatewayTimeout, Fault: phpreq.FaultPHP,
 			Err: fmt.Errorf("PHP ran past request_terminate_timeout (%s): FastCGI request aborted", req.Settings.TerminateTimeout)}
 	}
@@ -188,6 +194,7 @@ type exchange struct {
 	conn        *fastcgi.Conn
 	readTimeout time.Duration
 	terminate   time.Time // zero: no wall-clock bound
+	answered    bool      // FPM has sent the response's head
 }
 
 // extend sets the deadline of the next wait for FPM.
@@ -252,6 +259,7 @@ func (b *Backend) exchange(ex *exchange, req *phpreq.Request, out *phpreq.Output
 			return b.transportError(rerr)
 		}
 	}
+	ex.answered = true
 	if err := out.Head(0, buf[:headEnd]); err != nil {
 		return err
 	}

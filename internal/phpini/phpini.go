@@ -77,12 +77,22 @@ func Check(name, value string, admin bool) error {
 	switch name {
 	case "extension", "zend_extension":
 		return fmt.Errorf("%s cannot be loaded per request: load it in php.ini or [php.ini]", name)
+	case "disable_functions", "disable_classes":
+		// PHP applies them when it starts: per request, embedded PHP would
+		// show the value and still run the functions, and FPM would
+		// disable them in the child for every later request, of any path.
+		return fmt.Errorf("%s takes effect only when PHP starts: set it in [php.ini] (embedded) or the FPM pool", name)
 	}
 	d, ok := directives[name]
 	if !ok {
 		return fmt.Errorf("%q is %w", name, ErrUnknown)
 	}
-	if !admin && d.Access&(User|PerDir) == 0 {
+	switch {
+	case !admin && d.Access&PerDir == 0 && d.Access&User != 0:
+		// PHP_INI_USER only: a script's ini_set(), not php_value (FPM
+		// would apply it anyway, embedded PHP refuse it).
+		return fmt.Errorf("%s can only be set by a script (ini_set), or by an administrator: move it to php_admin_ini", name)
+	case !admin && d.Access&PerDir == 0:
 		return fmt.Errorf("%s can only be set in php.ini or by an administrator: move it to php_admin_ini", name)
 	}
 	return nil
@@ -106,20 +116,25 @@ func Text(settings map[string]string) string {
 }
 
 var (
-	// plain values mean the same to PHP's INI parser quoted or not.
-	plain = regexp.MustCompile(`^[A-Za-z0-9_.,/:+\-@%*?#]+( +[A-Za-z0-9_.,/:+\-@%*?#]+)*$`)
-	// expressions of constants and numbers are PHP's to evaluate, as in
-	// php.ini: error_reporting = E_ALL & ~E_NOTICE.
-	expression = regexp.MustCompile(`^[A-Z0-9_ &|^~!()]+$`)
+	// number is an integer or a size (128M): the same to PHP quoted or not.
+	number = regexp.MustCompile(`^-?[0-9]+[KMGkmg]?$`)
+	// errorLevels is an expression of E_* constants and numbers, as in
+	// php.ini's error_reporting = E_ALL & ~E_NOTICE: PHP must evaluate it,
+	// so it cannot be quoted. Anything else is quoted: an unquoted value
+	// is a keyword (None, Off: ""), a constant (PHP_VERSION) or an operator
+	// (!, &) to PHP's INI parser.
+	errorLevels = regexp.MustCompile(`^[(~ ]*(E_[A-Z_]+|[0-9]+)([ )]*[&|^][ (~]*(E_[A-Z_]+|[0-9]+))*[ )]*$`)
 )
 
-// Value writes v for PHP's INI parser so that PHP gets exactly v: as it
-// is when PHP would read it so anyway (a size, a flag such as On, a
-// constant expression), else double-quoted with \, " and $ escaped. A
-// URL such as tcp://host:6379?timeout=2.5&prefix=s: would otherwise end
-// at its "=" (and drop every later line with it).
+// Value writes v for PHP's INI parser so that PHP gets exactly v: a
+// number or size as it is, an expression of E_* constants as it is (PHP
+// evaluates it, as in php.ini), anything else double-quoted with \, "
+// and $ escaped (so ${VAR} is literal). Unquoted, a URL such as
+// tcp://host:6379?timeout=2.5&prefix=s: would end at its "=", and a parse
+// error drops every later line with it; "None" would be "". Quoted On and
+// Off still mean true and false to PHP's boolean settings.
 func Value(v string) string {
-	if plain.MatchString(v) || expression.MatchString(v) {
+	if number.MatchString(v) || errorLevels.MatchString(v) {
 		return v
 	}
 	var sb strings.Builder

@@ -12,10 +12,13 @@ func TestCheck(t *testing.T) {
 		admin       bool
 		want        string // "" = accepted
 	}{
-		{"upload_max_filesize", "64M", false, ""},             // PHP_INI_PERDIR
-		{"memory_limit", "1G", false, ""},                     // PHP_INI_ALL
-		{"disable_functions", "exec", false, "php_admin_ini"}, // PHP_INI_SYSTEM
-		{"disable_functions", "exec", true, ""},
+		{"upload_max_filesize", "64M", false, ""},            // PHP_INI_PERDIR
+		{"memory_limit", "1G", false, ""},                    // PHP_INI_ALL
+		{"allow_url_fopen", "0", false, "php_admin_ini"},     // PHP_INI_SYSTEM
+		{"sqlite3.defensive", "0", false, "set by a script"}, // PHP_INI_USER only
+		{"sqlite3.defensive", "0", true, ""},
+		{"disable_functions", "exec", true, "only when PHP starts"},
+		{"open_basedir", "/srv", true, ""},
 		{"opcache.enable", "0", false, ""},
 		{"extension", "redis", true, "cannot be loaded per request"},
 		{"memory_limit", "1G\nauto_prepend_file=/x", true, "NUL, CR or LF"},
@@ -55,11 +58,18 @@ func TestProductionValues(t *testing.T) {
 
 func TestValue(t *testing.T) {
 	for in, want := range map[string]string{
-		"64M":                   "64M",
-		"On":                    "On",
-		"E_ALL & ~E_NOTICE":     "E_ALL & ~E_NOTICE",
-		"/var/lib/php/sessions": "/var/lib/php/sessions",
-		"exec, shell_exec":      "exec, shell_exec",
+		"64M":                                "64M",
+		"-1":                                 "-1",
+		"E_ALL & ~E_NOTICE":                  "E_ALL & ~E_NOTICE",
+		"E_ALL & ~(E_NOTICE | E_DEPRECATED)": "E_ALL & ~(E_NOTICE | E_DEPRECATED)",
+		"32767":                              "32767",
+		"On":                                 `"On"`,
+		"None":                               `"None"`,
+		"PHP_VERSION":                        `"PHP_VERSION"`,
+		"ALERT!":                             `"ALERT!"`,
+		"&amp;":                              `"&amp;"`,
+		"A|B":                                `"A|B"`,
+		"/var/lib/php/sessions":              `"/var/lib/php/sessions"`,
 		"tcp://127.0.0.1:6379?timeout=2.5&prefix=s:": `"tcp://127.0.0.1:6379?timeout=2.5&prefix=s:"`,
 		`a"b\c$d`:  `"a\"b\\c\$d"`,
 		"":         `""`,

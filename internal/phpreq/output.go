@@ -133,12 +133,14 @@ func (o *Output) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		switch {
-		case o.fileR == o.fileW && int64(len(o.mem)+len(p)) <= o.lim.MemLimit:
+		case o.fileR == o.fileW && int64(len(o.mem)) < o.lim.MemLimit:
+			// Memory first, while nothing waits in the file (order).
 			if o.mem == nil {
 				o.mem = getMem(0)
 			}
-			o.mem = append(o.mem, p...)
-			p = nil
+			m := min(int64(len(p)), o.lim.MemLimit-int64(len(o.mem)))
+			o.mem = append(o.mem, p[:m]...)
+			p = p[m:]
 		case o.fileW-o.fileR < o.lim.FileLimit:
 			m := min(int64(len(p)), o.lim.FileLimit-(o.fileW-o.fileR))
 			if err := o.spool(p[:m]); err != nil {
@@ -147,8 +149,11 @@ func (o *Output) Write(p []byte) (int, error) {
 			}
 			p = p[m:]
 		default:
-			// Both buffers full: the client must take some first.
+			// Both buffers full: the client must take some first. A
+			// delivery goroutine already running may be asleep, waiting
+			// for data this very write just buffered: wake it.
 			o.startDelivery()
+			o.cond.Broadcast()
 			o.cond.Wait()
 			if o.err != nil {
 				return 0, o.err

@@ -108,6 +108,36 @@ func TestOutputFullBuffersWait(t *testing.T) {
 	}
 }
 
+// One write larger than both buffers, once delivery runs: the delivery
+// goroutine is woken for what the write buffered, never left asleep while
+// the writer waits for it (a deadlock found by review).
+func TestOutputOneWriteOverBothBuffers(t *testing.T) {
+	for _, file := range []int64{0, 8 << 10} {
+		o, rec := newTestOutput(t, "GET", 4<<10, file)
+		o.Head(200, nil)
+		o.Write([]byte("start"))
+		o.Flush() // delivery starts, sends "start", then sleeps: nothing buffered
+		want := bytes.Repeat([]byte("y"), 100*1000)
+		done := make(chan error, 1)
+		go func() {
+			_, err := o.Write(want)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("file limit %d: a write larger than both buffers never returned", file)
+		}
+		o.end(nil)
+		if rec.Body.Len() != len("start")+len(want) {
+			t.Errorf("file limit %d: %d bytes, want %d", file, rec.Body.Len(), len("start")+len(want))
+		}
+	}
+}
+
 // fastcgi_finish_request(): the response is complete with its length;
 // later output is dropped.
 func TestOutputFinish(t *testing.T) {

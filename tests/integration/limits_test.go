@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -145,11 +146,11 @@ default_backend = "fastcgi"
 [[backend.routing_rules]]
 pattern = { type = "prefix", value = "/a/" }
 backend = "fastcgi"
-php_ini = { disable_functions = "exec" }
+php_ini = { allow_url_fopen = "0" }
 [[backend.routing_rules]]
 pattern = { type = "prefix", value = "/b/" }
 backend = "embedded"
-php_admin_ini = { memry_limit = "1G" }
+php_admin_ini = { memry_limit = "1G", disable_functions = "exec" }
 [[backend.routing_rules]]
 pattern = { type = "prefix", value = "/c/" }
 backend = "static"
@@ -160,9 +161,10 @@ php_ini = { memory_limit = "1G" }
 		t.Fatalf("check accepted the config:\n%s", stderr)
 	}
 	for _, want := range []string{
-		`fe-php.toml:8: backend.routing_rules[0].php_ini.disable_functions: disable_functions can only be set in php.ini or by an administrator: move it to php_admin_ini`,
+		`fe-php.toml:8: backend.routing_rules[0].php_ini.allow_url_fopen: allow_url_fopen can only be set in php.ini or by an administrator: move it to php_admin_ini`,
 		`backend.routing_rules[1].php_admin_ini.memry_limit: "memry_limit" is not a setting of this PHP`,
 		`(did you mean "memory_limit"?)`,
+		`backend.routing_rules[1].php_admin_ini.disable_functions: disable_functions takes effect only when PHP starts`,
 		`backend.routing_rules[2].php_ini: is set, but the rule's backend "static" runs no PHP`,
 	} {
 		if !strings.Contains(stderr, want) {
@@ -261,6 +263,54 @@ request_slowlog_timeout = "500ms"
 	resp, _ = get(t, s.Server, "/limits/sleep.php?s=0")
 	if line := logLineWith(s.Stderr(), "php: slow request", resp.Header.Get("X-Request-Id")); line != "" {
 		t.Errorf("a quick request was slowlogged: %s", line)
+	}
+}
+
+// The slowlog of a deep stack of long names: the backtrace is cut at the
+// buffer's end, never written past it (a crash found by review).
+func TestSlowlogDeepLongNames(t *testing.T) {
+	t.Parallel()
+	s := limitsSite(t, `request_slowlog_timeout = "300ms"`, "")
+	resp, body := get(t, s.Server, "/limits/deep.php?d=60&s=1")
+	if resp.StatusCode != 200 || string(body) != "deep done\n" {
+		t.Fatalf("deep.php: %s %q", describe(resp), body)
+	}
+	line := logLineWith(s.Stderr(), "php: slow request", resp.Header.Get("X-Request-Id"))
+	if line == "" || !strings.Contains(line, "sleep()") || !strings.Contains(line, "::f"+strings.Repeat("y", 249)+"()") {
+		t.Errorf("slowlog line of the deep stack:\n%s", trunc([]byte(line)))
+	}
+}
+
+// request_terminate_timeout with a script waiting on a socket that never
+// answers: the one signal does not end PHP's wait (it polls again), so
+// the script stops at its own socket timeout, and the request is not held
+// beyond it (one signal a second kept it waiting for ever).
+func TestRequestTerminateTimeoutSocketRead(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent, until the test ends
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	s := limitsSite(t, `request_terminate_timeout = "1s"`, "")
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(newRequest(t, s.Server, "GET", "/limits/socket.php?timeout=3&port="+port, nil))
+	if err != nil {
+		t.Fatalf("socket.php under request_terminate_timeout: %v (the request was held past the socket's own timeout)", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("socket.php: %s, want 504", describe(resp))
 	}
 }
 

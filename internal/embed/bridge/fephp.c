@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <ctype.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -266,8 +267,24 @@ typedef struct fephp_thread {
 	pthread_t tid;
 	zend_atomic_bool *vm_interrupt;           /* &EG(vm_interrupt) */
 	zend_execute_data **current_execute_data; /* &EG(current_execute_data) */
-	int interrupt;                            /* atomic: 1 asked, 2 done */
+	int interrupt;                            /* atomic: INTERRUPT_ bits */
+	int lock;                                 /* atomic: held while another thread uses the pointers above */
 } fephp_thread;
+
+/* interrupt bits: asked (by fephp_interrupt), signalled (the one signal
+ * was sent), done (PHP raised the error: sticky for the request). */
+#define INTERRUPT_ASKED 1
+#define INTERRUPT_SIGNALLED 2
+#define INTERRUPT_DONE 4
+
+static void thread_lock(fephp_thread *t)
+{
+	while (__atomic_exchange_n(&t->lock, 1, __ATOMIC_ACQUIRE)) {
+		sched_yield();
+	}
+}
+
+static void thread_unlock(fephp_thread *t) { __atomic_store_n(&t->lock, 0, __ATOMIC_RELEASE); }
 
 static __thread fephp_thread *self;
 
@@ -285,8 +302,8 @@ static void (*prev_interrupt_function)(zend_execute_data *ex);
  * own max_execution_time ends a script at the same place). */
 static void fephp_interrupt_function(zend_execute_data *ex)
 {
-	if (self && __atomic_load_n(&self->interrupt, __ATOMIC_ACQUIRE) == 1) {
-		__atomic_store_n(&self->interrupt, 2, __ATOMIC_RELEASE);
+	if (self && (__atomic_fetch_and(&self->interrupt, ~INTERRUPT_ASKED, __ATOMIC_ACQ_REL) & INTERRUPT_ASKED)) {
+		__atomic_fetch_or(&self->interrupt, INTERRUPT_DONE, __ATOMIC_RELEASE);
 		zend_error_noreturn(E_ERROR, "Request terminated: it ran past fe-php's request_terminate_timeout");
 	}
 	if (prev_interrupt_function) {
@@ -298,9 +315,22 @@ int fephp_interrupt(fephp_request *req)
 {
 	fephp_thread *t = __atomic_load_n((fephp_thread **)&req->thread, __ATOMIC_ACQUIRE);
 	if (!t) return 0;
-	__atomic_store_n(&t->interrupt, 1, __ATOMIC_RELEASE);
+	/* The PHP thread unpublishes req->thread under the lock before its
+	 * context may be freed: past this check, vm_interrupt is valid. */
+	thread_lock(t);
+	if (__atomic_load_n((fephp_thread **)&req->thread, __ATOMIC_ACQUIRE) != t) {
+		thread_unlock(t);
+		return 0;
+	}
+	int was = __atomic_fetch_or(&t->interrupt, INTERRUPT_ASKED | INTERRUPT_SIGNALLED, __ATOMIC_ACQ_REL);
 	zend_atomic_bool_store(t->vm_interrupt, true);
-	pthread_kill(t->tid, FEPHP_SIGNAL);
+	/* One signal only: it ends a sleep(); PHP's socket waits retry poll()
+	 * after EINTR with their whole timeout again, so signalling every
+	 * second would keep them waiting for ever. */
+	if (!(was & INTERRUPT_SIGNALLED)) {
+		pthread_kill(t->tid, FEPHP_SIGNAL);
+	}
+	thread_unlock(t);
 	return 1;
 }
 
@@ -328,16 +358,19 @@ static size_t peek_str(zend_string *zs, char *out, size_t cap)
 }
 
 #define BT_NAME_MAX 256
+/* The most one frame's line takes: class, "::", function, "()", " ",
+ * file (2 x BT_NAME_MAX), ":" and a line number, "\n", and snprintf's NUL. */
+#define BT_FRAME_MAX (BT_NAME_MAX + 2 + BT_NAME_MAX + 2 + 1 + 2 * BT_NAME_MAX + 12 + 1 + 1)
 
 size_t fephp_backtrace(fephp_request *req, char *buf, size_t cap)
 {
 	fephp_thread *t = __atomic_load_n((fephp_thread **)&req->thread, __ATOMIC_ACQUIRE);
 	zend_execute_data *exp = NULL;
-	if (!t || cap < 4 * BT_NAME_MAX || peek(t->current_execute_data, &exp, sizeof(exp)) != 0) {
+	if (!t || cap < BT_FRAME_MAX || peek(t->current_execute_data, &exp, sizeof(exp)) != 0) {
 		return 0;
 	}
 	size_t n = 0;
-	for (int depth = 0; exp && depth < 100 && n + 4 * BT_NAME_MAX < cap; depth++) {
+	for (int depth = 0; exp && depth < 100 && n + BT_FRAME_MAX <= cap; depth++) {
 		zend_execute_data ex;
 		if (peek(exp, &ex, sizeof(ex)) != 0) break;
 		exp = ex.prev_execute_data;
@@ -686,8 +719,12 @@ int fephp_execute(fephp_request *req)
 	zend_destroy_file_handle(&fh);
 
 	php_request_shutdown(NULL);
-	__atomic_store_n((fephp_thread **)&req->thread, NULL, __ATOMIC_RELEASE);
-	if (self && __atomic_load_n(&self->interrupt, __ATOMIC_ACQUIRE) == 2) {
+	if (self) {
+		thread_lock(self); /* no fephp_interrupt is using our pointers after this */
+		__atomic_store_n((fephp_thread **)&req->thread, NULL, __ATOMIC_RELEASE);
+		thread_unlock(self);
+	}
+	if (self && (__atomic_load_n(&self->interrupt, __ATOMIC_ACQUIRE) & INTERRUPT_DONE)) {
 		/* Stopped mid-script, maybe inside an extension's call: start the
 		 * next request on a fresh context. (1: asked too late to stop it,
 		 * the script had ended; init_executor clears the VM's flag.) */
@@ -707,6 +744,7 @@ int fephp_execute(fephp_request *req)
 	if (max_contexts > 0 && __atomic_load_n(&contexts, __ATOMIC_RELAXED) > max_contexts) {
 		ts_free_thread();
 		thread_ready = 0;
+		thread_dirty = 0; /* gone already: the next context starts clean */
 		__atomic_sub_fetch(&contexts, 1, __ATOMIC_RELAXED);
 	}
 	return rc;
