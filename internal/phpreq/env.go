@@ -134,14 +134,18 @@ func (rs *Resolver) Env(r *http.Request, t *Target, contentLength int64) (*Env, 
 	}
 	e.add("REDIRECT_STATUS", "200")
 
-	e.add("DOCUMENT_ROOT", rs.root)
+	root := t.Root
+	if root == "" {
+		root = rs.current().root
+	}
+	e.add("DOCUMENT_ROOT", root)
 	e.add("SCRIPT_FILENAME", t.ScriptFilename)
 	e.add("SCRIPT_NAME", t.ScriptName)
 	self := t.ScriptName
 	if t.PathInfo != "" {
 		self += t.PathInfo
 		e.add("PATH_INFO", t.PathInfo)
-		e.add("PATH_TRANSLATED", rs.prefix+t.PathInfo)
+		e.add("PATH_TRANSLATED", strings.TrimSuffix(root, "/")+t.PathInfo)
 	}
 	e.add("PHP_SELF", self)
 	e.add("DOCUMENT_URI", self)

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,16 +48,53 @@ type Options struct {
 // their CGI environment. It is safe for concurrent use.
 type Resolver struct {
 	opts Options
-	// root is the cleaned absolute DocumentRoot (DOCUMENT_ROOT); prefix
-	// is what a URL path is appended to for a file name: root, or "" when
-	// root is "/".
-	root, prefix string
-	// front and frontFile are the front controller's URL path and file
-	// name, "" if there is none.
-	front, frontFile string
+	// root is the cleaned absolute DocumentRoot as configured.
+	root string
+	// front is the front controller's URL path, "" if there is none.
+	front string
+	// view is the root as requests see it now; watch says that the
+	// configured root goes through a symlink, re-resolved at most once a
+	// second (next: UnixNano of the next check).
+	view  atomic.Pointer[rootView]
+	watch bool
+	next  atomic.Int64
 	// local caches the strings of the server's local addresses
 	// (SERVER_ADDR, SERVER_PORT): copy on write, a handful of entries.
 	local atomic.Pointer[[]localAddr]
+}
+
+// rootView is the document root with its symlinks resolved (nginx's
+// $realpath_root): DOCUMENT_ROOT and every SCRIPT_FILENAME name the
+// release directory a "current -> releases/N" link points to when the
+// request arrives, so that OPcache (which caches by path, even without
+// validate_timestamps) runs the new release after a switch.
+type rootView struct {
+	// root is DOCUMENT_ROOT; prefix is what a URL path is appended to for
+	// a file name: root, or "" when root is "/".
+	root, prefix string
+	// frontFile is the front controller's file name, "" if none.
+	frontFile string
+}
+
+func (rs *Resolver) newView(root string) *rootView {
+	v := &rootView{root: root, prefix: strings.TrimSuffix(root, "/")}
+	if rs.front != "" {
+		v.frontFile = v.prefix + rs.front
+	}
+	return v
+}
+
+// current is the root for a request: re-resolved when a check is due.
+func (rs *Resolver) current() *rootView {
+	if rs.watch {
+		now := time.Now().UnixNano()
+		if next := rs.next.Load(); now >= next && rs.next.CompareAndSwap(next, now+int64(time.Second)) {
+			if real, err := filepath.EvalSymlinks(rs.root); err == nil && real != rs.view.Load().root {
+				rs.view.Store(rs.newView(real))
+			}
+		}
+	}
+	return rs.view.Load()
 }
 
 // NewResolver checks opts and returns a Resolver. It fails when the
@@ -78,7 +116,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return nil, fmt.Errorf("phpreq: document root %q: not a directory", root)
 	}
-	rs := &Resolver{opts: opts, root: root, prefix: strings.TrimSuffix(root, "/")}
+	rs := &Resolver{opts: opts, root: root}
 	rs.opts.DocumentRoot = root
 	if opts.IndexFiles == nil {
 		rs.opts.IndexFiles = []string{"index.php"}
@@ -94,14 +132,21 @@ func NewResolver(opts Options) (*Resolver, error) {
 			strings.ContainsAny(fc, "\x00\\") {
 			return nil, fmt.Errorf("phpreq: front controller %q: must name a file under the document root, without a dot segment", opts.FrontController)
 		}
-		rs.front, rs.frontFile = fc, rs.prefix+fc
+		rs.front = fc
 		rs.opts.FrontController = fc
 	}
+	real, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, fmt.Errorf("phpreq: document root %q: %w", root, err)
+	}
+	rs.watch = real != root
+	rs.view.Store(rs.newView(real))
 	return rs, nil
 }
 
-// DocumentRoot returns the cleaned absolute document root.
-func (rs *Resolver) DocumentRoot() string { return rs.root }
+// DocumentRoot returns the document root requests see now: the
+// configured one with its symlinks resolved.
+func (rs *Resolver) DocumentRoot() string { return rs.current().root }
 
 // FrontController returns the front controller's URL path ("/index.php"),
 // "" if there is none.
@@ -159,6 +204,9 @@ type Target struct {
 	// Location is where a Redirect points: the escaped path with the
 	// trailing slash added, then "?" and the raw query if there is one.
 	Location string
+	// Root is the DOCUMENT_ROOT ScriptFilename is under (the release a
+	// symlinked root pointed to when the request was resolved).
+	Root string
 }
 
 // Resolve maps r.URL.Path to a target, in this order:
@@ -196,10 +244,11 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 	if strings.IndexByte(p, '\\') >= 0 {
 		// A backslash is an ordinary byte on Linux, but the static backend
 		// refuses such paths; no file lookup, let the application route it.
-		return rs.frontController()
+		return rs.frontController(rs.current())
 	}
-	full := rs.prefix + p
-	n := len(rs.prefix)
+	v := rs.current()
+	full := v.prefix + p
+	n := len(v.prefix)
 
 	// Split points: segments ending in ".php". The last segment, if it
 	// ends in ".php", is the full path and is looked at below.
@@ -210,7 +259,7 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 		}
 		if i-start > len(".php") && p[i-4:i] == ".php" {
 			if m, ok := statMode(full[:n+i]); ok && m == unix.S_IFREG {
-				return Target{Kind: Script, ScriptName: p[:i], ScriptFilename: full[:n+i], PathInfo: p[i:]}
+				return Target{Kind: Script, ScriptName: p[:i], ScriptFilename: full[:n+i], PathInfo: p[i:], Root: v.root}
 			}
 		}
 		start = i + 1
@@ -221,7 +270,7 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 	case !ok:
 	case m == unix.S_IFREG:
 		if strings.HasSuffix(p, ".php") {
-			return Target{Kind: Script, ScriptName: p, ScriptFilename: full}
+			return Target{Kind: Script, ScriptName: p, ScriptFilename: full, Root: v.root}
 		}
 		if IsPHPSource(p) {
 			return Target{Kind: Forbidden}
@@ -238,21 +287,21 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 			}
 			switch {
 			case strings.HasSuffix(name, ".php"):
-				return Target{Kind: Script, ScriptName: idx[n:], ScriptFilename: idx}
+				return Target{Kind: Script, ScriptName: idx[n:], ScriptFilename: idx, Root: v.root}
 			case !IsPHPSource(name):
 				return Target{Kind: Static, ScriptName: idx[n:], ScriptFilename: idx}
 			}
 		}
 	}
-	return rs.frontController()
+	return rs.frontController(v)
 }
 
 // frontController is the fallback target: the front controller if it is
 // configured and exists, else NotFound.
-func (rs *Resolver) frontController() Target {
-	if rs.front != "" {
-		if m, ok := statMode(rs.frontFile); ok && m == unix.S_IFREG {
-			return Target{Kind: Script, ScriptName: rs.front, ScriptFilename: rs.frontFile}
+func (rs *Resolver) frontController(v *rootView) Target {
+	if v.frontFile != "" {
+		if m, ok := statMode(v.frontFile); ok && m == unix.S_IFREG {
+			return Target{Kind: Script, ScriptName: rs.front, ScriptFilename: v.frontFile, Root: v.root}
 		}
 	}
 	return Target{Kind: NotFound}

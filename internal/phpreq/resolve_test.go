@@ -74,7 +74,7 @@ func TestResolve(t *testing.T) {
 	noFront := newResolver(t, root, "")
 
 	script := func(name, info string) Target {
-		return Target{Kind: Script, ScriptName: name, ScriptFilename: root + name, PathInfo: info}
+		return Target{Kind: Script, ScriptName: name, ScriptFilename: root + name, PathInfo: info, Root: root}
 	}
 	static := func(name string) Target {
 		return Target{Kind: Static, ScriptName: name, ScriptFilename: root + name}
