@@ -44,6 +44,9 @@ BENCH_WRK_PID=
 declare -A BENCH_NRUN=() # runs so far per "case/server"
 BENCH_ROWS=()  # "case<TAB>server<TAB>rps<TAB>p99_us<TAB>cpu_us_req<TAB>srv_cores<TAB>wrk_cores<TAB>other_cores<TAB>requests<TAB>errors[<TAB>sample_cpu_us_req...]"
 BENCH_WRK_ARGS=()    # more wrk arguments for every run, e.g. (-H "Host: example.test")
+BENCH_CLIENT=wrk     # the load generator: wrk, or h2load (HTTPS, HTTP/2; see bench_h2load)
+BENCH_H2LOAD_ARGS=() # with BENCH_CLIENT=h2load: more h2load arguments, e.g. (-m 10) or (--h1)
+BENCH_H2LOAD_ALPN=   # with BENCH_CLIENT=h2load: the protocol ALPN must pick (h2, http/1.1), checked every run
 BENCH_SAMPLE_PIDS=() # more process trees (root pids) whose CPU per request every run also
                      # records (bench_tree_ns), one field each after "errors" (e.g. the FPM
                      # part of nginx+fpm)
@@ -128,6 +131,7 @@ bench_need() {
 		nginx) pkg=nginx-light ;;
 		perf) pkg=linux-perf ;;
 		mariadbd) pkg=mariadb-server ;;
+		h2load) pkg=nghttp2-client ;;
 		php-fpm*) pkg=${cmd#php-}; pkg=php${pkg#fpm}-fpm ;;
 		*) pkg=$cmd ;;
 		esac
@@ -144,11 +148,13 @@ bench_need() {
 	fi
 }
 
-# bench_build_fephp: builds ./cmd/fe-php into the work dir -> $FEPHP_BIN.
+# bench_build_fephp [GO_BUILD_FLAG...]: builds ./cmd/fe-php into the work
+# dir -> $FEPHP_BIN; e.g. "bench_build_fephp -tags fephp_bridge" for the
+# embedded backend (with the bridge .so already built; not make build).
 bench_build_fephp() {
 	FEPHP_BIN=$BENCH_WORK/fe-php
-	log "building fe-php"
-	(cd "$REPO_DIR" && go build -o "$FEPHP_BIN" ./cmd/fe-php)
+	log "building fe-php${*:+ ($*)}"
+	(cd "$REPO_DIR" && go build "$@" -o "$FEPHP_BIN" ./cmd/fe-php)
 }
 
 # bench_free_port START: prints the first port >= START nobody listens on
@@ -371,10 +377,40 @@ bench_to_us() {
 # and we wait for it, so that a signal interrupts the script at once (bash
 # runs traps only after a foreground child exits); cleanup stops it.
 bench_wrk() {
+	[[ $BENCH_CLIENT == h2load ]] && { bench_h2load "$@"; return; }
 	wrk -t"$THREADS" -c"$CONNS" -d"$2"s --latency "${BENCH_WRK_ARGS[@]}" "$1" >"$3" 2>&1 &
 	BENCH_WRK_PID=$!
 	wait "$BENCH_WRK_PID" || { cat "$3" >&2; die "wrk failed"; }
 	BENCH_WRK_PID=
+}
+
+# bench_h2load URL SECONDS OUTFILE: bench_wrk's run with h2load
+# (BENCH_CLIENT=h2load): h2load -t$THREADS -c$CONNS -D SECONDS
+# BENCH_H2LOAD_ARGS URL, no warm-up inside the run (bench_measure's
+# warm-up is a run of its own, so that the server CPU sampled around the
+# run is spent on the requests counted). Its per-request log gives the
+# p99. It appends wrk's summary lines (Requests/sec, "N requests in",
+# 99%, Non-2xx) to OUTFILE, which bench_run_once reads as it reads wrk's;
+# errors = requests done but not succeeded (non-2xx/3xx, reset, failed).
+bench_h2load() {
+	local url=$1 secs=$2 out=$3 reqlog=$3.reqlog alpn
+	rm -f "$reqlog"
+	h2load -t"$THREADS" -c"$CONNS" -D "$secs" --log-file="$reqlog" "${BENCH_H2LOAD_ARGS[@]}" "$url" >"$out" 2>&1 &
+	BENCH_WRK_PID=$!
+	wait "$BENCH_WRK_PID" || { cat "$out" >&2; die "h2load failed"; }
+	BENCH_WRK_PID=
+	alpn=$(awk -F': ' '/^Application protocol:/ { print $2; exit }' "$out")
+	[[ -z $BENCH_H2LOAD_ALPN || $alpn == "$BENCH_H2LOAD_ALPN" ]] ||
+		{ cat "$out" >&2; die "h2load spoke '$alpn', want '$BENCH_H2LOAD_ALPN'"; }
+	{
+		echo "# wrk-style summary (bench_h2load)"
+		awk '/^finished in/ { gsub(/,/, ""); printf "Requests/sec: %s\n", $4 }
+			/^requests:/ { d = $6; ok = $8; f = $10; e = d - ok; if (f > e) e = f
+				printf "%d requests in %ss\n", d, secs; printf "Non-2xx or 3xx responses: %d\n", e }' secs="$secs" "$out"
+		# p99 of the per-request times (3rd column, microseconds).
+		cut -f3 "$reqlog" | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "  99%% %dus\n", v[int(NR * 0.99 + 0.999999)] }'
+	} >>"$out"
+	rm -f "$reqlog"
 }
 
 # bench_busy_cores: how many cores the whole machine keeps busy, over 1 s.
@@ -483,12 +519,12 @@ bench_run_once() {
 bench_perf() {
 	local server=$1 case=$2 url=$3 pid=$4 data out pids wout ppid reqs
 	command -v perf >/dev/null || { log "perf not installed; no profile"; return 0; }
-	data=$BENCH_WORK/perf-$server-$case.data
-	out=${BENCH_RESULTS%.md}-perf-$server-$case.txt
+	data=$BENCH_WORK/perf-$server-${case// /-}.data
+	out=${BENCH_RESULTS%.md}-perf-$server-${case// /-}.txt
 	pids=$(bench_pids "$pid" | tr ' ' ',' | sed 's/,$//')
 
 	# (1) System calls per request.
-	wout=$BENCH_WORK/wrk-perfstat-$server-$case.txt
+	wout=$BENCH_WORK/wrk-perfstat-$server-${case// /-}.txt
 	perf stat -x, -e 'syscalls:sys_enter_*' -p "$pids" -o "$BENCH_WORK/perfstat.csv" 2>/dev/null &
 	ppid=$!
 	BENCH_PERF_PIDS=("$ppid")
@@ -514,7 +550,11 @@ bench_perf() {
 	BENCH_SYSCALLS+=("$server	$case	$sc")
 
 	# (2) CPU profile.
-	wrk -t"$THREADS" -c"$CONNS" -d"$((PERF_SECONDS + 2))"s "${BENCH_WRK_ARGS[@]}" "$url" >/dev/null 2>&1 &
+	if [[ $BENCH_CLIENT == h2load ]]; then
+		h2load -t"$THREADS" -c"$CONNS" -D "$((PERF_SECONDS + 2))" "${BENCH_H2LOAD_ARGS[@]}" "$url" >/dev/null 2>&1 &
+	else
+		wrk -t"$THREADS" -c"$CONNS" -d"$((PERF_SECONDS + 2))"s "${BENCH_WRK_ARGS[@]}" "$url" >/dev/null 2>&1 &
+	fi
 	local wpid=$!
 	sleep 1
 	perf record -q -F 999 -g -p "$pids" -o "$data" -- sleep "$PERF_SECONDS" >/dev/null 2>&1 &
@@ -523,7 +563,7 @@ bench_perf() {
 	wait "$wpid" || true
 	BENCH_PERF_PIDS=()
 	{
-		echo "# perf: $server serving $url under wrk -t$THREADS -c$CONNS"
+		echo "# perf: $server serving $url under $BENCH_CLIENT -t$THREADS -c$CONNS${BENCH_H2LOAD_ARGS[*]:+ ${BENCH_H2LOAD_ARGS[*]}}"
 		echo
 		echo "## system calls per request ($reqs requests, perf stat on syscalls:sys_enter_*)"
 		echo "total per request: ${sc%%	*}"
@@ -565,7 +605,11 @@ bench_machine() {
 	echo "- kernel: $(uname -sr); sched_autogroup: $(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a)"
 	echo "- $(go version)"
 	echo "- $(nginx -v 2>&1)"
-	echo "- $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+	if [[ $BENCH_CLIENT == h2load ]]; then
+		echo "- $(h2load --version 2>&1 | head -1); $(openssl version 2>&1)"
+	else
+		echo "- $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+	fi
 	echo "- fe-php: $(cd "$REPO_DIR" && git rev-parse --short HEAD 2>/dev/null)$(cd "$REPO_DIR" && git diff --quiet HEAD -- . 2>/dev/null || echo ' (+ uncommitted changes)')"
 	echo "- load average before: $(cut -d' ' -f1-3 /proc/loadavg); compiler processes running: $builds"
 }
@@ -600,7 +644,7 @@ bench_medians() {
 # bench_table: the median rows as Markdown, with a fe-php/nginx ratio row per
 # case (req/s, p99, CPU per request), then the CPU details.
 bench_table() {
-	bench_medians | awk -F'\t' '
+	bench_medians | awk -F'\t' -v client="$BENCH_CLIENT" '
 		{
 			c[NR] = $1; s[NR] = $2; rps[NR] = $3; p99[NR] = $4; cpu[NR] = $5
 			sc[NR] = $6; wc[NR] = $7; oc[NR] = $8; req[NR] = $9; err[NR] = $10; runs[NR] = $11
@@ -622,7 +666,7 @@ bench_table() {
 			print ""
 			print "CPU kept busy during each measured run, in cores (of the machine'"'"'s total):"
 			print ""
-			print "| file | server | server | wrk | other processes | requests | errors | median of |"
+			print "| file | server | server | " client " | other processes | requests | errors | median of |"
 			print "|---|---|---:|---:|---:|---:|---:|---:|"
 			for (i = 1; i <= NR; i++) {
 				printf "| %s | %s | %.2f | %.2f | %.2f | %d | %d | %d runs |\n", c[i], s[i], sc[i], wc[i], oc[i], req[i], err[i], runs[i]

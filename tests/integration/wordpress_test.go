@@ -55,7 +55,8 @@ type wpSite struct {
 
 	// With wpOptions.TLS, base is https://host:port on fe-php's HTTPS
 	// listener, httpBase the plain one, and certFile (trusted by pool) the
-	// site's self-signed certificate. Without, httpBase is base.
+	// site's self-signed certificate (with wpOptions.ACME, no certFile:
+	// pool is the ACME CA's issuing root). Without, httpBase is base.
 	httpBase string
 	certFile string
 	pool     *x509.CertPool
@@ -69,6 +70,11 @@ type wpOptions struct {
 	// installer run over HTTPS, so that WordPress's siteurl and home are
 	// https:// URLs.
 	TLS bool
+	// ACME, with TLS, has fe-php obtain the site's certificate from an
+	// ACME CA instead (TestWordPressACME): the site's host name, fe-php's
+	// fixed ports and its [server.tls] section are ACME's, and the site is
+	// installed once the certificate is served.
+	ACME *wpACME
 }
 
 // startWordPress starts MariaDB, php-fpm and fe-php, and installs the site.
@@ -87,6 +93,9 @@ func startWordPress(t *testing.T, opts wpOptions) *wpSite {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	w := &wpSite{dir: dir, host: "wp-" + randomHex(t, 6) + ".localhost"}
+	if opts.ACME != nil {
+		w.host = opts.ACME.host // the name the CA resolves and certifies
+	}
 
 	script := filepath.Join(repoRoot(t), "scripts", "wp-site.sh")
 	if out, err := exec.Command("bash", script, "start", dir, w.host).CombinedOutput(); err != nil {
@@ -115,13 +124,25 @@ func startWordPress(t *testing.T, opts wpOptions) *wpSite {
 	config = set(config, `max_size = 5`, "max_size = 4")
 	config = set(config, `listen = "127.0.0.1:8080"`, "") // startServer picks a free port
 	var tlsConfig *tls.Config
-	if opts.TLS {
+	switch {
+	case opts.ACME != nil:
+		if !opts.TLS {
+			t.Fatal("wpOptions.ACME needs TLS")
+		}
+		w.pool = opts.ACME.roots
+		tlsConfig = &tls.Config{RootCAs: w.pool}
+		config = set(config, `[php]`, opts.ACME.tlsSection(t)+"\n[php]")
+	case opts.TLS:
 		var keyFile string
 		w.certFile, keyFile, w.pool = selfSigned(t, t.TempDir(), w.host)
 		tlsConfig = &tls.Config{RootCAs: w.pool}
 		config = set(config, `[php]`, fmt.Sprintf("[server.tls]\nlisten = \"127.0.0.1:0\"\ncert_file = %q\nkey_file = %q\n\n[php]", w.certFile, keyFile))
 	}
-	w.srv = startServer(t, config, nil)
+	if opts.ACME != nil {
+		w.srv = opts.ACME.start(t, config) // returns once the certificate is served
+	} else {
+		w.srv = startServer(t, config, nil)
+	}
 
 	_, port, _ := net.SplitHostPort(w.srv.Addr)
 	w.base = "http://" + w.host + ":" + port
