@@ -1,3 +1,5 @@
+//go:build fephp_bridge
+
 package integration
 
 import (

@@ -488,3 +488,14 @@ func trunc(b []byte) string {
 	}
 	return string(b)
 }
+
+// repoRoot is the repository's top directory (the tests run in
+// tests/integration).
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}

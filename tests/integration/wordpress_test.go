@@ -476,17 +476,6 @@ func randomHex(t *testing.T, n int) string {
 	return hex.EncodeToString(b)
 }
 
-// repoRoot is the repository's top directory (the tests run in
-// tests/integration).
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 // testPNG draws a w x h gradient, a real image for GD to resize.
 func testPNG(t *testing.T, w, h int) []byte {
 	t.Helper()
