@@ -106,8 +106,8 @@ func (c *Config) validateAdmin(v *validator) {
 			v.fail("admin.listen", "%q is a public listener's address too: give the admin listener its own", a.Listen)
 		}
 	}
-	if a.ShutdownDelay.Duration < 0 {
-		v.fail("admin.shutdown_delay", "must not be negative")
+	if a.ShutdownDelay.Duration > 0 && a.Listen == "" {
+		v.fail("admin.shutdown_delay", "is set, but admin.listen is empty: the delay is the time /readyz fails before the listeners close")
 	}
 }
 
