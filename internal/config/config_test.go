@@ -352,4 +352,9 @@ func TestAdmin(t *testing.T) {
 	wantError(t, errs, 7, "admin.listen", "port")
 	_, errs = parse(t, "[server]\nlisten = \"127.0.0.1:8080\"\n"+staticOnly+"[admin]\nlisten = \"127.0.0.1:8080\"\n")
 	wantError(t, errs, 9, "admin.listen", "public listener")
+	if _, errs = parse(t, "[server]\nlisten = \"127.0.0.1:0\"\n"+staticOnly+"[admin]\nlisten = \"127.0.0.1:0\"\n"); errs != nil {
+		t.Errorf("port 0 twice (two ports the system picks): %v", errs)
+	}
+	_, errs = parse(t, staticOnly+"[admin]\nshutdown_delay = \"5s\"\n")
+	wantError(t, errs, 7, "admin.shutdown_delay", "admin.listen is empty")
 }

@@ -102,7 +102,7 @@ func (c *Config) validateAdmin(v *validator) {
 			v.fail("admin.listen", "%q is not a host:port address (e.g. \"127.0.0.1:9090\"), or \"\" for no admin listener", a.Listen)
 		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 			v.fail("admin.listen", "port %q is not a number from 0 to 65535", port)
-		} else if a.Listen == c.Server.Listen || a.Listen == c.Server.TLS.Listen {
+		} else if n != 0 && (a.Listen == c.Server.Listen || a.Listen == c.Server.TLS.Listen) {
 			v.fail("admin.listen", "%q is a public listener's address too: give the admin listener its own", a.Listen)
 		}
 	}
