@@ -112,9 +112,9 @@ type Server struct {
 	TLSAddr, H3Addr string
 	// AdminAddr is the admin listener's host:port ("" when off).
 	AdminAddr string
-	Dir             string // temp dir holding the config and the files
-	Root            string // Dir/root, where configs put the static root by convention
-	Config          string // the config file's path
+	Dir       string // temp dir holding the config and the files
+	Root      string // Dir/root, where configs put the static root by convention
+	Config    string // the config file's path
 
 	cmd      *exec.Cmd
 	stdout   testutil.SyncBuffer
