@@ -9,14 +9,15 @@ set -euo pipefail
 # extensions those apps need
 # (the ZTS build has them as shared modules enabled in its conf.d;
 # tests/integration/php_parity_test.go checks that it loads every extension
-# this FPM loads).
+# this FPM loads), and prometheus, whose promtool checks the /metrics output
+# (tests/integration/admin_test.go).
 #
 #   deps.sh         everything the tests need
 #   deps.sh base    only the base (make demo)
 base=(ca-certificates curl php8.2-fpm php8.2-cli libphp8.2-embed)
 e2e=(php8.2-mysql php8.2-curl php8.2-gd php8.2-mbstring php8.2-xml php8.2-zip php8.2-intl
   wordpress wordpress-theme-twentytwentythree mariadb-server chromium
-  adminer dokuwiki redis-server php8.2-redis)
+  adminer dokuwiki redis-server php8.2-redis prometheus)
 case "${1:-all}" in
   base) packages=("${base[@]}") ;;
   all) packages=("${base[@]}" "${e2e[@]}") ;;

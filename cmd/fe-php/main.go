@@ -215,6 +215,11 @@ func cmdRun(path string, stderr io.Writer) int {
 		log.Error("not starting: cannot listen", slog.Any("error", err))
 		return 1
 	}
+	if err := lns.ListenAdmin(&cfg.Admin); err != nil {
+		lns.Close()
+		log.Error("not starting: cannot listen", slog.Any("error", err))
+		return 1
+	}
 	// The signal handlers stay installed until the process exits: with
 	// the default action back, a second SIGTERM (or a SIGHUP from
 	// logrotate) during the graceful shutdown would kill the process

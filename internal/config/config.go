@@ -41,6 +41,7 @@ type Config struct {
 	Server  Server  `toml:"server"`
 	PHP     PHP     `toml:"php"`
 	Backend Backend `toml:"backend"`
+	Admin   Admin   `toml:"admin"`
 
 	// File is the path the configuration was read from ("" if none).
 	// Relative paths in the file are resolved against its directory.
@@ -123,6 +124,18 @@ type Server struct {
 	TLS         TLS         `toml:"tls"`
 	HTTP2       HTTP2       `toml:"http2"`
 	Compression Compression `toml:"compression"`
+}
+
+// Admin is the [admin] section: the operations listener (Prometheus
+// metrics, health and readiness probes). It must stay on loopback or a
+// private network: it has no authentication.
+type Admin struct {
+	// Listen is the admin HTTP listener's "host:port"; "" means none.
+	Listen string `toml:"listen"`
+	// ShutdownDelay is how long /readyz fails on SIGTERM before the public
+	// listeners close (the time a load balancer or Kubernetes needs to stop
+	// sending new requests); the drain of server.shutdown_timeout follows.
+	ShutdownDelay Duration `toml:"shutdown_delay"`
 }
 
 // TLS is the [server.tls] section: HTTPS, and HTTP/3 beside it.

@@ -330,3 +330,31 @@ backend = "embedded"
 		t.Errorf("a plain embedded rule's settings: %+v", e)
 	}
 }
+
+func TestAdmin(t *testing.T) {
+	cfg, errs := parse(t, staticOnly)
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if cfg.Admin.Listen != "" || cfg.Admin.ShutdownDelay.Duration != 0 {
+		t.Errorf("admin defaults: %+v, want no listener and no delay", cfg.Admin)
+	}
+	cfg, errs = parse(t, staticOnly+"[admin]\nlisten = \"127.0.0.1:9090\"\nshutdown_delay = \"5s\"\n")
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	if cfg.Admin.Listen != "127.0.0.1:9090" || cfg.Admin.ShutdownDelay.Duration != 5*time.Second {
+		t.Errorf("admin: %+v", cfg.Admin)
+	}
+	_, errs = parse(t, staticOnly+"[admin]\nlisten = \"9090\"\n")
+	wantError(t, errs, 7, "admin.listen", "not a host:port")
+	_, errs = parse(t, staticOnly+"[admin]\nlisten = \"127.0.0.1:99999\"\n")
+	wantError(t, errs, 7, "admin.listen", "port")
+	_, errs = parse(t, "[server]\nlisten = \"127.0.0.1:8080\"\n"+staticOnly+"[admin]\nlisten = \"127.0.0.1:8080\"\n")
+	wantError(t, errs, 9, "admin.listen", "public listener")
+	if _, errs = parse(t, "[server]\nlisten = \"127.0.0.1:0\"\n"+staticOnly+"[admin]\nlisten = \"127.0.0.1:0\"\n"); errs != nil {
+		t.Errorf("port 0 twice (two ports the system picks): %v", errs)
+	}
+	_, errs = parse(t, staticOnly+"[admin]\nshutdown_delay = \"5s\"\n")
+	wantError(t, errs, 7, "admin.shutdown_delay", "admin.listen is empty")
+}

@@ -63,6 +63,7 @@ func (c *Config) validate(file string, pos positions) Errors {
 	c.validateServer(v)
 	c.validatePHP(v)
 	c.validateBackend(v)
+	c.validateAdmin(v)
 	return v.errs
 }
 
@@ -91,6 +92,22 @@ func (c *Config) validateServer(v *validator) {
 	v.oneOf("server.access_log.format", s.AccessLog.Format, "text", "json")
 	if s.AccessLog.Output == "" {
 		v.fail("server.access_log.output", `must be "off", "stdout", "stderr" or a file path`)
+	}
+}
+
+func (c *Config) validateAdmin(v *validator) {
+	a := &c.Admin
+	if a.Listen != "" {
+		if _, port, err := net.SplitHostPort(a.Listen); err != nil {
+			v.fail("admin.listen", "%q is not a host:port address (e.g. \"127.0.0.1:9090\"), or \"\" for no admin listener", a.Listen)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			v.fail("admin.listen", "port %q is not a number from 0 to 65535", port)
+		} else if n != 0 && (a.Listen == c.Server.Listen || a.Listen == c.Server.TLS.Listen) {
+			v.fail("admin.listen", "%q is a public listener's address too: give the admin listener its own", a.Listen)
+		}
+	}
+	if a.ShutdownDelay.Duration > 0 && a.Listen == "" {
+		v.fail("admin.shutdown_delay", "is set, but admin.listen is empty: the delay is the time /readyz fails before the listeners close")
 	}
 }
 

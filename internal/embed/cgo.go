@@ -102,3 +102,7 @@ func unwrapPathErr(err error) error {
 	}
 	return err
 }
+
+// PHPVersion is the PHP version the embedded backend runs (PHP_VERSION of
+// the headers its bridge was built with).
+func (b *Backend) PHPVersion() string { return C.GoString(C.fephp_bridge_php_version()) }

@@ -61,6 +61,9 @@ type Options struct {
 	// ShutdownTimeout bounds how long Close waits for running scripts.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
+	// SlotWait, if set, observes each request's wait for a slot, in
+	// seconds (0 when one was free at once): a metrics histogram.
+	SlotWait interface{ Observe(float64) }
 }
 
 // Backend is the embedded backend: a phpreq.Runner that executes
@@ -71,6 +74,15 @@ type Backend struct {
 	slots chan int
 	jobs  []job
 	wait  time.Duration
+
+	waiting atomic.Int64 // requests waiting for a slot
+}
+
+// Slots reports the slots executing PHP now (busy), worker_pool_size
+// (total) and the requests waiting for a slot: for metrics and readiness.
+func (b *Backend) Slots() (busy, total, waiting int) {
+	total = b.opts.Workers
+	return total - len(b.slots), total, int(b.waiting.Load())
 }
 
 // current is the process's one Backend: PHP starts once per process.
@@ -236,9 +248,20 @@ func (b *Backend) Close() error {
 func (b *Backend) acquire(req *phpreq.Request) (int, error) {
 	select {
 	case s := <-b.slots:
+		if o := b.opts.SlotWait; o != nil {
+			o.Observe(0)
+		}
 		return s, nil
 	default:
 	}
+	b.waiting.Add(1)
+	start := time.Now()
+	defer func() {
+		b.waiting.Add(-1)
+		if o := b.opts.SlotWait; o != nil {
+			o.Observe(time.Since(start).Seconds())
+		}
+	}()
 	t := time.NewTimer(b.wait)
 	defer t.Stop()
 	select {

@@ -39,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -66,7 +67,34 @@ type Backend struct {
 	log     *slog.Logger
 	retry   string // Retry-After value while the breaker is open
 	where   string // "unix /run/php/fpm.sock", for logs
+
+	// transitions counts the breaker's changes by the state entered
+	// (indexed by gobreaker.State: closed, half-open, open).
+	transitions [3]atomic.Uint64
 }
+
+// Breaker states, as BreakerState reports them (gobreaker's values).
+const (
+	BreakerClosed   = int(gobreaker.StateClosed)
+	BreakerHalfOpen = int(gobreaker.StateHalfOpen)
+	BreakerOpen     = int(gobreaker.StateOpen)
+)
+
+// BreakerState reports whether the circuit breaker is on, its state
+// (BreakerClosed, BreakerHalfOpen or BreakerOpen) and how many times it
+// entered each state: for metrics and readiness.
+func (b *Backend) BreakerState() (enabled bool, state int, entered [3]uint64) {
+	if b.breaker == nil {
+		return false, BreakerClosed, entered
+	}
+	for i := range entered {
+		entered[i] = b.transitions[i].Load()
+	}
+	return true, int(b.breaker.State()), entered
+}
+
+// Address is FPM's address, as configured.
+func (b *Backend) Address() string { return b.opts.Pool.Address }
 
 // New returns a Backend; it does not connect until the first request.
 func New(opts Options) *Backend {
@@ -85,6 +113,9 @@ func New(opts Options) *Backend {
 				return c.ConsecutiveFailures >= uint32(cb.FailureThreshold)
 			},
 			OnStateChange: func(_ string, from, to gobreaker.State) {
+				if int(to) >= 0 && int(to) < len(b.transitions) {
+					b.transitions[to].Add(1)
+				}
 				b.log.Warn("fastcgi circuit breaker changed state",
 					slog.String("fpm", b.where), slog.String("from", from.String()), slog.String("to", to.String()))
 			},

@@ -76,8 +76,13 @@ type BodyBuffers struct {
 	// unlinked as soon as they are created.
 	TempDir string
 
-	used atomic.Int64
+	used    atomic.Int64
+	spooled atomic.Int64 // bytes written to temporary files, ever
 }
+
+// Spooled reports the request body bytes written to temporary files so
+// far (a counter, for metrics).
+func (bb *BodyBuffers) Spooled() int64 { return bb.spooled.Load() }
 
 // emptyBody is every request's without a body: shared, nothing to close.
 var emptyBody Body
@@ -193,6 +198,7 @@ func (b *Body) fill(src io.Reader, bb *BodyBuffers, declared int64) error {
 			if _, err := f.Write(buf[:n]); err != nil {
 				return fmt.Errorf("phpreq: spooling the request body: %w", err)
 			}
+			bb.spooled.Add(int64(n))
 		}
 		if rerr == io.EOF {
 			return b.checkLength(declared)

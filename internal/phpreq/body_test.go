@@ -225,3 +225,18 @@ func TestReceiveBudget(t *testing.T) {
 		t.Errorf("in use after Close: %d", bb.InUse())
 	}
 }
+
+// Spooled counts the body bytes written to temporary files.
+func TestReceiveSpooledCount(t *testing.T) {
+	bb := &BodyBuffers{MemLimit: 1 << 10, TempDir: t.TempDir()}
+	for _, n := range []int{100, 5000} {
+		b, err := bb.Receive(httptest.NewRequest("POST", "/up.php", bytes.NewReader(make([]byte, n))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	if got := bb.Spooled(); got != 5000-1<<10 {
+		t.Errorf("Spooled() = %d, want %d (what the larger body has past the memory limit)", got, 5000-1<<10)
+	}
+}

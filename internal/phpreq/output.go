@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // OutputLimits bounds how much of a response waits for a slow client
@@ -21,6 +22,8 @@ type OutputLimits struct {
 	// TempDir holds the temporary files ("": os.TempDir()); they are
 	// unlinked as soon as they are created.
 	TempDir string
+
+	spooled atomic.Int64 // bytes written to temporary files, ever
 }
 
 // errClientGone is what Output's writes return once the client has gone
@@ -184,8 +187,13 @@ func (o *Output) spool(p []byte) error {
 		return fmt.Errorf("phpreq: buffering the response: %w", err)
 	}
 	o.fileW += int64(len(p))
+	o.lim.spooled.Add(int64(len(p)))
 	return nil
 }
+
+// Spooled reports the response bytes written to temporary files so far
+// (a counter, for metrics).
+func (l *OutputLimits) Spooled() int64 { return l.spooled.Load() }
 
 // Flush passes on what PHP produced so far without waiting for more
 // (PHP's flush()); the response then streams.

@@ -35,6 +35,9 @@ func TestOutputBuffersWholeResponse(t *testing.T) {
 	if o.file == nil {
 		t.Error("1 MiB over a 64 KiB memory limit: no temporary file")
 	}
+	if got := o.lim.Spooled(); got != int64(len(want))-64<<10 {
+		t.Errorf("Spooled() = %d, want the %d bytes past the memory limit", got, len(want)-64<<10)
+	}
 	sent, err, abort := o.end(nil)
 	if !sent || err != nil || abort {
 		t.Fatalf("end: %v %v %v", sent, err, abort)

@@ -19,6 +19,8 @@ type Listeners struct {
 	// QUIC is the UDP socket on server.tls.listen's port for HTTP/3 (nil
 	// unless server.tls.http3).
 	QUIC net.PacketConn
+	// Admin is admin.listen: metrics and probes (nil when off).
+	Admin net.Listener
 }
 
 // Listen opens the listeners c asks for.
@@ -45,6 +47,19 @@ func Listen(c *config.Server) (*Listeners, error) {
 	return l, nil
 }
 
+// ListenAdmin opens the admin listener a asks for, if any.
+func (l *Listeners) ListenAdmin(a *config.Admin) error {
+	if a.Listen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", a.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen %s: %w", a.Listen, err)
+	}
+	l.Admin = ln
+	return nil
+}
+
 // Close closes every listener.
 func (l *Listeners) Close() error {
 	var errs []error
@@ -56,6 +71,9 @@ func (l *Listeners) Close() error {
 	}
 	if l.QUIC != nil {
 		errs = append(errs, l.QUIC.Close())
+	}
+	if l.Admin != nil {
+		errs = append(errs, l.Admin.Close())
 	}
 	return errors.Join(errs...)
 }

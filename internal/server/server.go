@@ -29,6 +29,7 @@ import (
 	"github.com/fe-php/fe-php/internal/fastcgi"
 	"github.com/fe-php/fe-php/internal/fpm"
 	"github.com/fe-php/fe-php/internal/headerops"
+	"github.com/fe-php/fe-php/internal/metrics"
 	"github.com/fe-php/fe-php/internal/phpini"
 	"github.com/fe-php/fe-php/internal/phpreq"
 	"github.com/fe-php/fe-php/internal/router"
@@ -42,6 +43,7 @@ type route struct {
 	backend string
 	rule    int            // rule index in the config file, -1 for the default
 	headers *headerops.Ops // [server] headers and the rule's
+	metrics *metrics.Route // nil without the admin listener
 }
 
 // Server routes requests to backends. Create it with New; it is an
@@ -53,6 +55,7 @@ type Server struct {
 	router   *router.Router
 	routes   []route // aligned with router.Rules()
 	fallback route   // the default backend
+	early    route   // answers given before routing: the default's, counted apart
 	closers  []func() error
 	ids      idGenerator
 	bodies   *phpreq.BodyBuffers // request bodies held for PHP, both backends
@@ -66,6 +69,14 @@ type Server struct {
 	edge
 	headers *headerops.Ops // [server] headers, for answers given before routing
 	certs   atomic.Pointer[certs.Manager]
+
+	// The admin listener's (see admin.go): metrics is nil without it.
+	metrics  *metrics.Metrics
+	embedded *embed.Backend                  // nil unless used
+	fastcgi  *fpm.Backend                    // nil unless used
+	statics  []*static.Handler               // every static handler, for the cache metrics
+	outputs  map[string]*phpreq.OutputLimits // by PHP backend, for the spool metrics
+	draining atomic.Bool                     // SIGTERM received: /readyz fails
 }
 
 // New builds the backends a validated configuration uses. It fails, with
@@ -91,6 +102,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			TotalLimit: int64(cfg.Server.ClientBodyBuffersTotal),
 			TempDir:    cfg.Server.TempDir,
 		},
+		outputs: map[string]*phpreq.OutputLimits{},
+	}
+	if cfg.Admin.Listen != "" {
+		s.metrics = metrics.New()
 	}
 	handlers, err := s.buildBackends()
 	if err != nil {
@@ -120,6 +135,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	s.early = s.fallback
+	s.instrument()
 	if err := s.edge.init(&cfg.Server); err != nil {
 		s.Close()
 		return nil, err
@@ -180,6 +197,7 @@ func (s *Server) newStatic(root string) (*static.Handler, error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, h.Close)
+	s.statics = append(s.statics, h)
 	return h, nil
 }
 
@@ -201,23 +219,29 @@ func (s *Server) phpHandler(backend string, runner phpreq.Runner) (http.Handler,
 	if err != nil {
 		return nil, err
 	}
+	output := &phpreq.OutputLimits{
+		MemLimit:  int64(s.cfg.PHP.ResponseBufferSize),
+		FileLimit: int64(s.cfg.PHP.MaxTempFileSize),
+		TempDir:   s.cfg.Server.TempDir,
+	}
+	s.outputs[backend] = output
 	return &phpreq.Handler{
 		Resolver: resolver,
 		Static:   files,
 		Runner:   runner,
 		Bodies:   s.bodies,
-		Output: &phpreq.OutputLimits{
-			MemLimit:  int64(s.cfg.PHP.ResponseBufferSize),
-			FileLimit: int64(s.cfg.PHP.MaxTempFileSize),
-			TempDir:   s.cfg.Server.TempDir,
-		},
-		Log:     s.log,
-		Backend: backend,
+		Output:   output,
+		Log:      s.log,
+		Backend:  backend,
 	}, nil
 }
 
 func (s *Server) newEmbedded() (http.Handler, error) {
 	p := &s.cfg.PHP
+	var slotWait interface{ Observe(float64) }
+	if s.metrics != nil {
+		slotWait = s.metrics.SlotWait
+	}
 	b, err := embed.New(embed.Options{
 		LibPHPPath:      p.LibPHPPath,
 		Workers:         p.WorkerPoolSize,
@@ -228,10 +252,12 @@ func (s *Server) newEmbedded() (http.Handler, error) {
 		Opcache:         p.Opcache,
 		ShutdownTimeout: s.cfg.Server.ShutdownTimeout.Duration,
 		Logger:          s.log,
+		SlotWait:        slotWait,
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.embedded = b
 	s.closers = append(s.closers, b.Close)
 	return s.phpHandler(config.BackendEmbedded, b)
 }
@@ -258,6 +284,7 @@ func (s *Server) newFastCGI() (http.Handler, error) {
 		Breaker:     cp.CircuitBreaker,
 		Logger:      s.log,
 	})
+	s.fastcgi = b
 	s.closers = append(s.closers, b.Close)
 	return s.phpHandler(config.BackendFastCGI, b)
 }
@@ -368,7 +395,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := newResponseWriter(w, s, start)
 	defer putResponseWriter(rw)
 	rw.headers = s.headers
-	rt := &s.fallback
+	rt := &s.early
 	defer func() { s.finish(rw, r, rt, start, recover()) }() // r as the edge leaves it
 
 	r = s.origin(r)
@@ -413,6 +440,9 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rt *route, start ti
 			// (with what was sent), then the connection is broken.
 			defer panic(v)
 			s.logAccess(rw, r, rt, start)
+			if rt.metrics != nil {
+				rt.metrics.Observe(rw.status(), time.Since(start))
+			}
 			return
 		}
 		s.log.Error("panic serving request",
@@ -431,6 +461,9 @@ func (s *Server) finish(rw *responseWriter, r *http.Request, rt *route, start ti
 	}
 	rw.extendWriteDeadline()
 	s.logAccess(rw, r, rt, start)
+	if rt.metrics != nil {
+		rt.metrics.Observe(rw.status(), time.Since(start))
+	}
 }
 
 // logAccess writes the request's access log line.
@@ -477,9 +510,10 @@ func (s *Server) limitBody(rw *responseWriter, r *http.Request) bool {
 }
 
 // Serve serves on lns until ctx is done, then shuts down gracefully:
-// the listeners close at once (new connections are refused), in-flight
-// requests get server.shutdown_timeout to finish, and what is still open
-// after that is closed.
+// /readyz fails at once and, after admin.shutdown_delay, the public
+// listeners close (new connections are refused), in-flight requests get
+// server.shutdown_timeout to finish, and what is still open after that is
+// closed. The admin listener stops last.
 func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	c := &s.cfg.Server
 	newHTTP := func(h http.Handler) *http.Server {
@@ -493,7 +527,7 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 		}
 	}
 	var servers []shutdowner
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	serve := func(name string, fn func() error) {
 		go func() {
 			err := fn()
@@ -550,6 +584,12 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 		serve("http3", func() error { return h3.Serve(lns.QUIC) })
 		attrs = append(attrs, slog.String("http3", lns.QUIC.LocalAddr().String()))
 	}
+	var admin *http.Server
+	if lns.Admin != nil && s.metrics != nil {
+		admin = s.newAdmin()
+		serve("admin", func() error { return admin.Serve(lns.Admin) })
+		attrs = append(attrs, slog.String("admin", lns.Admin.Addr().String()))
+	}
 	s.log.Info("serving", append(attrs, slog.String("config", s.cfg.File),
 		slog.String("default_backend", s.cfg.Backend.DefaultBackend), slog.Int("rules", len(s.routes)))...)
 
@@ -557,7 +597,20 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	select {
 	case err = <-errc: // one listener failed: stop them all
 	case <-ctx.Done():
+		s.draining.Store(true)
+		if d := s.cfg.Admin.ShutdownDelay.Duration; d > 0 && admin != nil {
+			// Kubernetes' order: readiness fails, the endpoints controller
+			// and load balancers stop sending, only then the listeners close.
+			s.log.Info("draining: /readyz fails; the listeners close after shutdown_delay", slog.Duration("shutdown_delay", d))
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case err = <-errc:
+			}
+			t.Stop()
+		}
 	}
+	s.draining.Store(true)
 	grace := c.ShutdownTimeout.Duration
 	s.log.Info("shutting down", slog.Duration("grace", grace))
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
@@ -575,6 +628,13 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	wg.Wait()
 	if late.Load() {
 		s.log.Warn("grace period over, closed the connections still open")
+	}
+	if admin != nil {
+		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if admin.Shutdown(actx) != nil {
+			admin.Close()
+		}
+		cancel()
 	}
 	s.log.Info("stopped")
 	return err

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,6 +23,15 @@ type smallCache struct {
 	mu    sync.RWMutex
 	m     map[string]*cachedFile
 	bytes int
+
+	hits, misses atomic.Uint64
+}
+
+// CacheStats reports how many plain GET and HEAD requests for a file the
+// small-file cache answered (hits) and could not answer (misses: not
+// cached, or changed since), for metrics.
+func (h *Handler) CacheStats() (hits, misses uint64) {
+	return h.cache.hits.Load(), h.cache.misses.Load()
 }
 
 // cacheMaxBytes bounds the cached file bytes; past it the cache starts
@@ -77,14 +87,17 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string
 	}
 	e := h.cache.get(rel)
 	if e == nil {
+		h.cache.misses.Add(1)
 		return false
 	}
 	if e.compressible && h.opts.Precompressed && len(acceptedEncodings(r.Header.Get("Accept-Encoding"))) > 0 {
 		return false // a precompressed sibling may be the answer
 	}
 	if !h.stillSame(rel, e) {
+		h.cache.misses.Add(1)
 		return false
 	}
+	h.cache.hits.Add(1)
 	hdr := w.Header()
 	hdr["Content-Type"] = e.ctype
 	if h.opts.CacheControl != "" {

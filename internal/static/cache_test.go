@@ -135,3 +135,28 @@ func TestSmallCacheRechecksSymlinkTargets(t *testing.T) {
 		t.Fatalf("after the target's directory became a dot-directory: %d %q, want 404", code, body)
 	}
 }
+
+// CacheStats counts the answers from the cache and the lookups it missed.
+func TestCacheStats(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "a.txt")
+	os.WriteFile(p, []byte("first"), 0o644)
+	h, err := New(Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for range 3 {
+		if code, _ := getBody(t, h, "/a.txt"); code != 200 {
+			t.Fatalf("GET /a.txt: %d", code)
+		}
+	}
+	if hits, misses := h.CacheStats(); hits != 2 || misses != 1 {
+		t.Errorf("after 3 GETs: hits %d, misses %d; want 2 and 1", hits, misses)
+	}
+	os.WriteFile(p, []byte("second, longer"), 0o644) // changed: a miss
+	getBody(t, h, "/a.txt")
+	if hits, misses := h.WithFallback().CacheStats(); hits != 2 || misses != 2 {
+		t.Errorf("after a change: hits %d, misses %d; want 2 and 2", hits, misses)
+	}
+}

@@ -110,9 +110,11 @@ type Server struct {
 	// TLSAddr and H3Addr are the HTTPS and HTTP/3 listeners' host:port
 	// ("" when off).
 	TLSAddr, H3Addr string
-	Dir             string // temp dir holding the config and the files
-	Root            string // Dir/root, where configs put the static root by convention
-	Config          string // the config file's path
+	// AdminAddr is the admin listener's host:port ("" when off).
+	AdminAddr string
+	Dir       string // temp dir holding the config and the files
+	Root      string // Dir/root, where configs put the static root by convention
+	Config    string // the config file's path
 
 	cmd      *exec.Cmd
 	stdout   testutil.SyncBuffer
@@ -158,6 +160,7 @@ func (s *Server) Stop(t testing.TB) int {
 var (
 	tlsListenField = regexp.MustCompile(`tls_listen=(\S+)|"tls_listen":"([^"]+)"`)
 	h3Field        = regexp.MustCompile(`http3=(\S+)|"http3":"([^"]+)"`)
+	adminField     = regexp.MustCompile(` admin=(\S+)|"admin":"([^"]+)"`)
 )
 
 var servingLine = regexp.MustCompile(`msg=serving listen=(\S+)|"msg":"serving","listen":"([^"]+)"`)
@@ -243,6 +246,9 @@ func startServerListen(t testing.TB, listen, configTOML string, files map[string
 			}
 			if m := h3Field.FindStringSubmatch(line); m != nil {
 				s.H3Addr = m[1] + m[2]
+			}
+			if m := adminField.FindStringSubmatch(line); m != nil {
+				s.AdminAddr = m[1] + m[2]
 			}
 			return s
 		}
