@@ -1,3 +1,5 @@
+//go:build fephp_bridge
+
 package integration
 
 // The admin listener end to end: [admin] listen serves Prometheus metrics
