@@ -358,3 +358,24 @@ func TestAdmin(t *testing.T) {
 	_, errs = parse(t, staticOnly+"[admin]\nshutdown_delay = \"5s\"\n")
 	wantError(t, errs, 7, "admin.shutdown_delay", "admin.listen is empty")
 }
+
+func TestEdgeChecks(t *testing.T) {
+	_, errs := parse(t, `
+[server]
+allowed_hosts = ["example.com:80"]
+trusted_proxies = ["10.0.0.300"]
+headers = { "Content-Length" = "1" }
+[server.compression]
+algorithms = ["zstd", "lz4"]
+[server.tls]
+listen = ":8443"
+hsts = "1 year"
+http3 = true
+`)
+	wantError(t, errs, 3, "server.allowed_hosts[0]", "not a host name")
+	wantError(t, errs, 4, "server.trusted_proxies", "10.0.0.300")
+	wantError(t, errs, 5, "server.headers", "Content-Length")
+	wantError(t, errs, 6, "server.compression", "lz4")
+	wantError(t, errs, 8, "server.tls", "neither cert_file and key_file nor domains")
+	wantError(t, errs, 10, "server.tls.hsts", "max-age=")
+}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fe-php/fe-php/internal/compress"
 	"github.com/fe-php/fe-php/internal/forwarded"
 	"github.com/fe-php/fe-php/internal/headerops"
 	"github.com/fe-php/fe-php/internal/phpini"
@@ -137,6 +138,11 @@ func (c *Config) validateEdge(v *validator) {
 	}
 	if _, err := headerops.Parse(s.Headers); err != nil {
 		v.fail("server.headers", "%v", err)
+	}
+	if cc := s.Compression; cc.Enable {
+		if _, err := compress.New(compress.Options{Algorithms: cc.Algorithms, MinLength: int64(cc.MinLength), Types: cc.Types}); err != nil {
+			v.fail("server.compression", "%v", err)
+		}
 	}
 	for i, r := range c.Backend.RoutingRules {
 		if _, err := headerops.Parse(r.Headers); err != nil {
