@@ -251,10 +251,11 @@ request_slowlog_timeout = "500ms"
 		t.Fatalf("sleep.php: %s %q: the slowlog must not disturb the script", describe(resp), body)
 	}
 	id := resp.Header.Get("X-Request-Id")
-	line := logLineWith(s.Stderr(), "php: slow request", id)
-	if line == "" {
-		t.Fatalf("no slowlog line for request %s:\n%s", id, tail(s.Stderr(), 3000))
-	}
+	var line string
+	waitFor(t, 5*time.Second, "the slowlog line of request "+id, func() bool {
+		line = logLineWith(s.Stderr(), "php: slow request", id)
+		return line != ""
+	})
 	script := filepath.Join(s.Root, "limits", "sleep.php")
 	wantTrace := regexp.QuoteMeta(`backtrace="sleep()\nwait_for() `+script+`:6\n{main} `+script+`:`) + `\d+\\n"`
 	for _, want := range []string{`uri="/limits/sleep.php\?s=2"`, `script=` + regexp.QuoteMeta(script), wantTrace} {
@@ -278,8 +279,12 @@ func TestSlowlogDeepLongNames(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "deep done\n" {
 		t.Fatalf("deep.php: %s %q", describe(resp), body)
 	}
-	line := logLineWith(s.Stderr(), "php: slow request", resp.Header.Get("X-Request-Id"))
-	if line == "" || !strings.Contains(line, "sleep()") || !strings.Contains(line, "::f"+strings.Repeat("y", 249)+"()") {
+	var line string
+	waitFor(t, 5*time.Second, "the slowlog line", func() bool {
+		line = logLineWith(s.Stderr(), "php: slow request", resp.Header.Get("X-Request-Id"))
+		return line != ""
+	})
+	if !strings.Contains(line, "sleep()") || !strings.Contains(line, "::f"+strings.Repeat("y", 249)+"()") {
 		t.Errorf("slowlog line of the deep stack:\n%s", trunc([]byte(line)))
 	}
 }
