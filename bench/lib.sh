@@ -268,6 +268,22 @@ bench_start_fephp() {
 # bench_start NAME WAIT_URL CMD [ARG...]: starts any server as our child,
 # stderr to the work dir's NAME.log, and waits until WAIT_URL answers
 # -> $STARTED_PID.
+# bench_start_nginx_fpm NAME URL FPM FPM_CONF SOCK NGINX_CONF [FPM_ARGS...]
+# starts php-fpm and nginx under one parent shell, so that one process tree
+# holds both (its CPU is the pair's), waits for FPM's socket, and records
+# FPM's master pid (beside FPM_CONF, as bench_fpm_conf writes it) to be
+# stopped on exit too. Sets STARTED_PID as bench_start does.
+bench_start_nginx_fpm() {
+	local name=$1 url=$2 fpm=$3 fpm_conf=$4 sock=$5 nginx_conf=$6
+	shift 6
+	bench_start "$name" "$url" bash -c '
+	"$1" "${@:5}" -y "$2" &
+	for i in $(seq 100); do [ -S "$3" ] && break; sleep 0.05; done
+	exec nginx -p "'"$BENCH_WORK/nginx"'" -e "'"$BENCH_WORK/nginx/error.log"'" -c "$4"
+' _ "$fpm" "$fpm_conf" "$sock" "$nginx_conf" "$@"
+	BENCH_PIDS+=("$(cat "$(dirname "$fpm_conf")/php-fpm.pid")")
+}
+
 bench_start() {
 	local name=$1 url=$2
 	shift 2

@@ -86,13 +86,8 @@ bench_start_nginx "$DOCROOT" "$PORT_A" "        location ~ \\.php\$ {
 # bench_start_nginx ran nginx already; stop it and run both under a shell.
 bench_stop "$NGINX_PID"
 BENCH_PIDS=()
-bench_start nginx+fpm "http://127.0.0.1:$PORT_A/hello.php" bash -c '
-	"$1" "${@:4}" -y "$2" & 
-	for i in $(seq 100); do [ -S "'"$SOCK_A"'" ] && break; sleep 0.05; done
-	exec nginx -p "'"$BENCH_WORK/nginx"'" -e "'"$BENCH_WORK/nginx/error.log"'" -c "$3"
-' _ "$FPM" "$CONF_A" "$NGINX_CONF" "${FPM_ARGS[@]}"
+bench_start_nginx_fpm nginx+fpm "http://127.0.0.1:$PORT_A/hello.php" "$FPM" "$CONF_A" "$SOCK_A" "$NGINX_CONF" "${FPM_ARGS[@]}"
 PID_A=$STARTED_PID
-BENCH_PIDS+=("$(cat "$BENCH_WORK/fpm-a/php-fpm.pid")") # stopped on exit too
 
 fephp_conf() {
 	local port=$1 default=$2 extra=$3

@@ -80,13 +80,8 @@ bench_nginx_conf "$DOCROOT" "$PORT_A" "        listen 127.0.0.1:$TLS_A ssl http2
             fastcgi_pass unix:$SOCK_A;
         }"
 # nginx + FPM under one parent, so that one process tree holds both (php.sh's way).
-bench_start nginx "http://127.0.0.1:$PORT_A/hello.php" bash -c '
-	"$1" "${@:4}" -y "$2" &
-	for i in $(seq 100); do [ -S "'"$SOCK_A"'" ] && break; sleep 0.05; done
-	exec nginx -p "'"$BENCH_WORK/nginx"'" -e "'"$BENCH_WORK/nginx/error.log"'" -c "$3"
-' _ "$FPM" "$CONF_A" "$NGINX_CONF" "${FPM_ARGS[@]}"
+bench_start_nginx_fpm nginx "http://127.0.0.1:$PORT_A/hello.php" "$FPM" "$CONF_A" "$SOCK_A" "$NGINX_CONF" "${FPM_ARGS[@]}"
 PID_A=$STARTED_PID
-BENCH_PIDS+=("$(cat "$BENCH_WORK/fpm-a/php-fpm.pid")") # stopped on exit too
 
 # fe-php: plain HTTP on PORT_B (https_redirect off, so that it serves the
 # same files as nginx's plain listener, for the http yardstick), HTTPS on TLS_B.
