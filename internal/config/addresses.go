@@ -33,7 +33,7 @@ func (a *Addresses) UnmarshalTOML(data []byte) error {
 type addressesError struct{}
 
 func (addressesError) Error() string {
-	return `wrong type: want a PHP-FPM address (a string) or an array of them`
+	return `fpm_socket: wrong type: want a PHP-FPM address (a string) or an array of them`
 }
 
 var errAddresses error = addressesError{}
