@@ -23,6 +23,12 @@
 // then closes the connection, reading and dropping a request that
 // arrived meanwhile; a safe method may run twice by definition, while a
 // POST is never sent twice (it gets a 502 in that rare race).
+//
+// A Backend may hold several upstreams (a farm, farm.go), each with its
+// own pool and breaker; requests are balanced across those in rotation.
+// A request whose upstream could not be reached at all (the connection
+// failed, or its breaker refused it) goes to the next upstream: that is
+// the only case a request changes upstream.
 package fpm
 
 import (
