@@ -28,6 +28,13 @@ const (
 	BackendDeny = "deny"
 )
 
+// Balancing policies of backend.connection_pool.balance.
+const (
+	BalanceLeastConn  = "least_conn"
+	BalanceRoundRobin = "round_robin"
+	BalanceClientHash = "client_hash"
+)
+
 // Pattern types of a routing rule.
 const (
 	PatternPrefix = "prefix"
@@ -213,8 +220,13 @@ type PHP struct {
 	WorkerMaxRequests int `toml:"worker_max_requests"`
 	// UseFPM enables the fastcgi backend; unset means "enabled".
 	UseFPM *bool `toml:"use_fpm"`
-	// FPMSocket is PHP-FPM's address: "host:port" or a Unix socket path.
-	FPMSocket string `toml:"fpm_socket"`
+	// FPMSocket is PHP-FPM's address, "host:port" or a Unix socket path,
+	// or a list of them (a farm: requests are balanced across them). It is
+	// the default pool; FPM holds named ones.
+	FPMSocket Addresses `toml:"fpm_socket"`
+	// FPM are named pools of PHP-FPM upstreams ([php.fpm.NAME]), which a
+	// routing rule's fpm key sends its requests to: fe-php's addition.
+	FPM map[string]FPMPool `toml:"fpm"`
 	// IndexFiles are the files tried, in order, for a request naming a
 	// directory (nginx's index): the first that exists is run (a ".php"
 	// script) or sent (any other file).
@@ -256,6 +268,14 @@ type PHP struct {
 	RequestSlowlogTimeout Duration `toml:"request_slowlog_timeout"`
 }
 
+// FPMPool is a [php.fpm.NAME] section: a named pool of PHP-FPM upstreams.
+type FPMPool struct {
+	// FPMSocket is one address or a list, as php.fpm_socket.
+	FPMSocket Addresses `toml:"fpm_socket"`
+	// Balance overrides backend.connection_pool.balance ("": that one).
+	Balance string `toml:"balance"`
+}
+
 // Opcache is the [php.opcache] section.
 type Opcache struct {
 	Enable             bool `toml:"enable"`
@@ -293,8 +313,17 @@ type ConnectionPool struct {
 	// next request (it holds one FPM child meanwhile, which no other
 	// client of that FPM can use); 0 closes every connection after its
 	// request. max_idle_time_secs still bounds it: fe-php's addition.
-	KeepaliveSecs  int            `toml:"keepalive_secs"`
-	CircuitBreaker CircuitBreaker `toml:"circuit_breaker"`
+	KeepaliveSecs int `toml:"keepalive_secs"`
+	// Balance spreads requests over several FPM upstreams: "least_conn"
+	// (fewest requests in flight), "round_robin" or "client_hash" (a
+	// client sticks to one upstream while it is healthy).
+	Balance string `toml:"balance"`
+	// HealthCheckPath, when set, is requested on every upstream each
+	// HealthCheckInterval (FPM's ping.path, e.g. "/ping"); an upstream
+	// that fails it is out of rotation until a check passes.
+	HealthCheckPath     string         `toml:"health_check_path"`
+	HealthCheckInterval Duration       `toml:"health_check_interval"`
+	CircuitBreaker      CircuitBreaker `toml:"circuit_breaker"`
 }
 
 // CircuitBreaker is the [backend.connection_pool.circuit_breaker] section.
@@ -342,6 +371,9 @@ type Rule struct {
 	// [php] keys of the same names for the rule's requests.
 	RequestTerminateTimeout *Duration `toml:"request_terminate_timeout"`
 	RequestSlowlogTimeout   *Duration `toml:"request_slowlog_timeout"`
+	// FPM names the [php.fpm.NAME] pool a fastcgi rule's requests go to
+	// ("": the default pool, php.fpm_socket).
+	FPM string `toml:"fpm"`
 }
 
 // PHPSettings returns the PHP settings of the requests routed by rule
@@ -455,7 +487,7 @@ func Default() Config {
 			DocumentRoot:       "/var/www/html",
 			WorkerPoolSize:     2 * runtime.NumCPU(),
 			WorkerMaxRequests:  10000,
-			FPMSocket:          "127.0.0.1:9000",
+			FPMSocket:          Addresses{"127.0.0.1:9000"},
 			FrontController:    "/index.php",
 			IndexFiles:         []string{"index.php"},
 			WaitTimeout:        Duration{10 * time.Second},
@@ -472,13 +504,15 @@ func Default() Config {
 			DefaultBackend: BackendEmbedded,
 			EnableHybrid:   true,
 			ConnectionPool: ConnectionPool{
-				MaxSize:            50,
-				MaxIdleTimeSecs:    300,
-				MaxLifetimeSecs:    3600,
-				ConnectTimeoutSecs: 10,
-				ReadTimeoutSecs:    60,
-				WaitTimeoutSecs:    10,
-				KeepaliveSecs:      2,
+				MaxSize:             50,
+				MaxIdleTimeSecs:     300,
+				MaxLifetimeSecs:     3600,
+				ConnectTimeoutSecs:  10,
+				ReadTimeoutSecs:     60,
+				WaitTimeoutSecs:     10,
+				KeepaliveSecs:       2,
+				Balance:             BalanceLeastConn,
+				HealthCheckInterval: Duration{5 * time.Second},
 				CircuitBreaker: CircuitBreaker{
 					Enable:           true,
 					FailureThreshold: 10,

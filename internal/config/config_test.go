@@ -68,7 +68,7 @@ func TestDefaults(t *testing.T) {
 	if !filepath.IsAbs(cfg.Backend.StaticFiles.Root) || filepath.Base(cfg.Backend.StaticFiles.Root) != "site" {
 		t.Errorf("relative root not resolved against the config's directory: %q", cfg.Backend.StaticFiles.Root)
 	}
-	if cfg.PHP.LibPHPPath != "/usr/local/php-zts-embed/lib/libphp.so" || cfg.PHP.FPMSocket != "127.0.0.1:9000" {
+	if cfg.PHP.LibPHPPath != "/usr/local/php-zts-embed/lib/libphp.so" || cfg.PHP.FPMSocket.String() != "127.0.0.1:9000" {
 		t.Errorf("php defaults not applied: %+v", cfg.PHP)
 	}
 }
@@ -127,7 +127,7 @@ priority = 70
 	if cfg.PHP.Opcache.MemorySize != 256<<20 || cfg.PHP.Opcache.ValidateTimestamps {
 		t.Errorf("opcache = %+v", cfg.PHP.Opcache)
 	}
-	if cfg.PHP.WorkerPoolSize != 8 || !cfg.PHP.FPMEnabled() || cfg.PHP.FPMSocket != "/run/php/php8.3-fpm.sock" {
+	if cfg.PHP.WorkerPoolSize != 8 || !cfg.PHP.FPMEnabled() || cfg.PHP.FPMSocket.String() != "/run/php/php8.3-fpm.sock" {
 		t.Errorf("php = %+v", cfg.PHP)
 	}
 	cb := cfg.Backend.ConnectionPool.CircuitBreaker

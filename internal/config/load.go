@@ -77,6 +77,7 @@ func Parse(path string, data []byte) (*Config, error) {
 func decode(path string, data []byte, cfg *Config) Errors {
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
+	dec.EnableUnmarshalerInterface() // Addresses: a string or an array
 	err := dec.Decode(cfg)
 	if err == nil {
 		return nil
@@ -167,7 +168,15 @@ func (c *Config) resolvePaths() {
 	if out := c.Server.AccessLog.Output; out != "off" && out != "stdout" && out != "stderr" {
 		abs(&c.Server.AccessLog.Output)
 	}
-	if s := c.PHP.FPMSocket; strings.ContainsRune(s, '/') {
-		abs(&c.PHP.FPMSocket)
+	fpmAbs := func(as Addresses) {
+		for i := range as {
+			if strings.ContainsRune(as[i], '/') {
+				abs(&as[i])
+			}
+		}
+	}
+	fpmAbs(c.PHP.FPMSocket)
+	for _, p := range c.PHP.FPM {
+		fpmAbs(p.FPMSocket)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fe-php/fe-php/internal/compress"
 	"github.com/fe-php/fe-php/internal/forwarded"
@@ -261,9 +262,7 @@ func (c *Config) validatePHP(v *validator) {
 		v.fail("php.front_controller", "%q must be a URL path to a PHP script, like \"/index.php\" (or \"\" for none)", fc)
 	}
 	if p.FPMEnabled() {
-		if err := checkFPMAddress(p.FPMSocket); err != nil {
-			v.fail("php.fpm_socket", "%v", err)
-		}
+		c.validateFPM(v)
 	}
 	if p.Opcache.Enable {
 		if p.Opcache.MemorySize < 8<<20 {
@@ -271,6 +270,55 @@ func (c *Config) validatePHP(v *validator) {
 		}
 		v.atLeast("php.opcache.max_files", p.Opcache.MaxFiles, 200)
 	}
+}
+
+// validateFPM checks the FPM pools: the default one (php.fpm_socket) and
+// the named ones ([php.fpm.NAME]). An address belongs to one pool only
+// (its metrics are labelled by address).
+func (c *Config) validateFPM(v *validator) {
+	p := &c.PHP
+	seen := map[string]string{}
+	check := func(key string, as Addresses) {
+		if len(as) == 0 {
+			v.fail(key, "is empty: want a PHP-FPM address or a list of them")
+		}
+		for i, a := range as {
+			k := key
+			if len(as) > 1 {
+				k = fmt.Sprintf("%s[%d]", key, i)
+			}
+			if err := checkFPMAddress(a); err != nil {
+				v.fail(k, "%v", err)
+			} else if other, dup := seen[a]; dup {
+				v.fail(k, "%q is already in %s: an upstream belongs to one pool, once", a, other)
+			} else {
+				seen[a] = key
+			}
+		}
+	}
+	check("php.fpm_socket", p.FPMSocket)
+	for _, name := range slices.Sorted(maps.Keys(p.FPM)) {
+		key := "php.fpm." + name
+		if !validPoolName(name) {
+			v.fail(key, "%q is not a pool name: letters, digits, \"_\" and \"-\"", name)
+		}
+		check(key+".fpm_socket", p.FPM[name].FPMSocket)
+		if b := p.FPM[name].Balance; b != "" {
+			v.oneOf(key+".balance", b, BalanceLeastConn, BalanceRoundRobin, BalanceClientHash)
+		}
+	}
+}
+
+func validPoolName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkFPMAddress accepts "host:port" or a Unix socket path.
@@ -306,6 +354,13 @@ func (c *Config) validateBackend(v *validator) {
 	v.atLeast("backend.connection_pool.read_timeout_secs", cp.ReadTimeoutSecs, 1)
 	v.atLeast("backend.connection_pool.wait_timeout_secs", cp.WaitTimeoutSecs, 0)
 	v.atLeast("backend.connection_pool.keepalive_secs", cp.KeepaliveSecs, 0)
+	v.oneOf("backend.connection_pool.balance", cp.Balance, BalanceLeastConn, BalanceRoundRobin, BalanceClientHash)
+	if hp := cp.HealthCheckPath; hp != "" && (!strings.HasPrefix(hp, "/") || strings.ContainsAny(hp, "\x00\r\n")) {
+		v.fail("backend.connection_pool.health_check_path", "%q must be a path starting with \"/\", like FPM's ping.path \"/ping\" (or \"\" for no active check)", hp)
+	}
+	if cp.HealthCheckPath != "" && cp.HealthCheckInterval.Duration < 100*time.Millisecond {
+		v.fail("backend.connection_pool.health_check_interval", "must be at least 100ms, got %s", cp.HealthCheckInterval.Duration)
+	}
 	if cb := &cp.CircuitBreaker; cb.Enable {
 		v.atLeast("backend.connection_pool.circuit_breaker.failure_threshold", cb.FailureThreshold, 1)
 		v.atLeast("backend.connection_pool.circuit_breaker.success_threshold", cb.SuccessThreshold, 1)
@@ -396,6 +451,17 @@ func (c *Config) validateRule(v *validator, key string, r Rule) {
 				}
 				v.fail(key+"."+t.name+"."+name, "%v", err)
 			}
+		}
+	}
+	if r.FPM != "" {
+		if r.Backend != BackendFastCGI {
+			v.fail(key+".fpm", "is set, but the rule's backend is %q: a named FPM pool serves fastcgi rules only", r.Backend)
+		} else if _, ok := c.PHP.FPM[r.FPM]; !ok {
+			msg := fmt.Sprintf("no FPM pool named %q: define it as [php.fpm.%s] with its fpm_socket", r.FPM, r.FPM)
+			if s := closest(r.FPM, slices.Sorted(maps.Keys(c.PHP.FPM))); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			v.fail(key+".fpm", "%s", msg)
 		}
 	}
 	if !php && (r.RequestTerminateTimeout != nil || r.RequestSlowlogTimeout != nil) {

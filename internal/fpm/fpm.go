@@ -23,6 +23,12 @@
 // then closes the connection, reading and dropping a request that
 // arrived meanwhile; a safe method may run twice by definition, while a
 // POST is never sent twice (it gets a 502 in that rare race).
+//
+// A Backend may hold several upstreams (a farm, farm.go), each with its
+// own pool and breaker; requests are balanced across those in rotation.
+// A request whose upstream could not be reached at all (the connection
+// failed, or its breaker refused it) goes to the next upstream: that is
+// the only case a request changes upstream.
 package fpm
 
 import (
@@ -51,22 +57,53 @@ import (
 
 // Options configures a Backend.
 type Options struct {
+	// Pool configures each upstream's connection pool; its Network and
+	// Address are the upstream's when Upstreams is empty.
 	Pool fastcgi.PoolConfig
+	// Upstreams are the addresses of a farm ("host:port" or a Unix
+	// socket path), each with its own pool of Pool.MaxSize connections
+	// and its own circuit breaker; empty: Pool's one address.
+	Upstreams []string
+	// Balance is how a request picks its upstream: config.BalanceLeastConn
+	// (the default), BalanceRoundRobin or BalanceClientHash.
+	Balance string
+	// HealthCheckPath, when set, is requested on every upstream each
+	// HealthCheckInterval (FPM's ping.path); an upstream failing it is out
+	// of rotation until a check passes.
+	HealthCheckPath     string
+	HealthCheckInterval time.Duration
+	// Name is the pool's name in logs ("" for the default pool).
+	Name string
 	// ReadTimeout bounds each wait for FPM's response.
 	ReadTimeout time.Duration
-	// Breaker is the circuit breaker's configuration (off if !Enable).
+	// Breaker is the circuit breaker's configuration (off if !Enable),
+	// one breaker per upstream.
 	Breaker config.CircuitBreaker
 	Logger  *slog.Logger
 }
 
-// Backend is the fastcgi runner (a phpreq.Runner).
+// Backend is the fastcgi runner (a phpreq.Runner): one FPM, or a farm of
+// them with requests balanced across (see farm.go).
 type Backend struct {
 	opts    Options
-	pool    *fastcgi.Pool
-	breaker *gobreaker.TwoStepCircuitBreaker[struct{}] // nil when disabled
+	ups     []*Upstream
+	balance int           // balanceLeastConn, ...
+	next    atomic.Uint64 // round robin, and least_conn's tie breaker
 	log     *slog.Logger
-	retry   string // Retry-After value while the breaker is open
-	where   string // "unix /run/php/fpm.sock", for logs
+	retry   string // Retry-After value while the breakers are open
+	stop    chan struct{}
+	checks  sync.WaitGroup
+}
+
+// Upstream is one FPM of a Backend: its pool, breaker and health.
+type Upstream struct {
+	pool     *fastcgi.Pool
+	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}] // nil when disabled
+	network  string
+	addr     string
+	where    string       // "unix /run/php/fpm.sock", for logs
+	inflight atomic.Int64 // requests running through fe-php (least_conn)
+	down     atomic.Bool  // failed its last active health check
 
 	// transitions counts the breaker's changes by the state entered
 	// (indexed by gobreaker.State: closed, half-open, open).
@@ -80,110 +117,248 @@ const (
 	BreakerOpen     = int(gobreaker.StateOpen)
 )
 
-// BreakerState reports whether the circuit breaker is on, its state
-// (BreakerClosed, BreakerHalfOpen or BreakerOpen) and how many times it
-// entered each state: for metrics and readiness.
-func (b *Backend) BreakerState() (enabled bool, state int, entered [3]uint64) {
-	if b.breaker == nil {
+// BreakerState reports whether the upstream's circuit breaker is on, its
+// state (BreakerClosed, BreakerHalfOpen or BreakerOpen) and how many
+// times it entered each state: for metrics and readiness.
+func (u *Upstream) BreakerState() (enabled bool, state int, entered [3]uint64) {
+	if u.breaker == nil {
 		return false, BreakerClosed, entered
 	}
 	for i := range entered {
-		entered[i] = b.transitions[i].Load()
+		entered[i] = u.transitions[i].Load()
 	}
-	return true, int(b.breaker.State()), entered
+	return true, int(u.breaker.State()), entered
 }
 
-// Address is FPM's address, as configured.
-func (b *Backend) Address() string { return b.opts.Pool.Address }
+// Address is the upstream's address, as configured.
+func (u *Upstream) Address() string { return u.addr }
 
-// New returns a Backend; it does not connect until the first request.
+// Stats reports the upstream's connection pool state.
+func (u *Upstream) Stats() fastcgi.PoolStats { return u.pool.Stats() }
+
+// Upstreams are the backend's FPMs, in configuration order.
+func (b *Backend) Upstreams() []*Upstream { return b.ups }
+
+// BreakerState reports the breakers of every upstream as one: on if they
+// are, the state of the healthiest (closed if one is closed, open only if
+// all are open) and the transitions summed. With one upstream, its own.
+func (b *Backend) BreakerState() (enabled bool, state int, entered [3]uint64) {
+	state = BreakerOpen
+	for _, u := range b.ups {
+		on, st, e := u.BreakerState()
+		if !on {
+			return false, BreakerClosed, [3]uint64{}
+		}
+		enabled = true
+		if st == BreakerClosed || st == BreakerHalfOpen && state == BreakerOpen {
+			state = st
+		}
+		for i := range e {
+			entered[i] += e[i]
+		}
+	}
+	return enabled, state, entered
+}
+
+// Address is FPM's address, as configured (several joined with ", ").
+func (b *Backend) Address() string {
+	if len(b.ups) == 1 {
+		return b.ups[0].addr
+	}
+	addrs := make([]string, len(b.ups))
+	for i, u := range b.ups {
+		addrs[i] = u.addr
+	}
+	return strings.Join(addrs, ", ")
+}
+
+// New returns a Backend; it does not connect until the first request (or
+// the first active health check).
 func New(opts Options) *Backend {
-	b := &Backend{opts: opts, pool: fastcgi.NewPool(opts.Pool), log: opts.Logger,
-		where: opts.Pool.Network + " " + opts.Pool.Address}
+	b := &Backend{opts: opts, log: opts.Logger, stop: make(chan struct{})}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
-	if cb := opts.Breaker; cb.Enable {
-		b.retry = strconv.Itoa(cb.TimeoutSeconds)
-		b.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-			Name:        "php-fpm " + opts.Pool.Address,
+	b.balance = balanceOf(opts.Balance)
+	if opts.Breaker.Enable {
+		b.retry = strconv.Itoa(opts.Breaker.TimeoutSeconds)
+	}
+	addrs := opts.Upstreams
+	if len(addrs) == 0 {
+		addrs = []string{opts.Pool.Address}
+	}
+	for _, addr := range addrs {
+		pc := opts.Pool
+		if len(opts.Upstreams) > 0 {
+			pc.Network, pc.Address = "tcp", addr
+			if strings.HasPrefix(addr, "/") {
+				pc.Network = "unix"
+			}
+		}
+		b.ups = append(b.ups, b.newUpstream(pc))
+	}
+	if opts.HealthCheckPath != "" && opts.HealthCheckInterval > 0 {
+		b.startHealthChecks()
+	}
+	return b
+}
+
+func (b *Backend) newUpstream(pc fastcgi.PoolConfig) *Upstream {
+	u := &Upstream{pool: fastcgi.NewPool(pc), network: pc.Network, addr: pc.Address, where: pc.Network + " " + pc.Address}
+	if cb := b.opts.Breaker; cb.Enable {
+		u.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+			Name:        "php-fpm " + pc.Address,
 			MaxRequests: uint32(cb.SuccessThreshold),
 			Timeout:     time.Duration(cb.TimeoutSeconds) * time.Second,
 			ReadyToTrip: func(c gobreaker.Counts) bool {
 				return c.ConsecutiveFailures >= uint32(cb.FailureThreshold)
 			},
 			OnStateChange: func(_ string, from, to gobreaker.State) {
-				if int(to) >= 0 && int(to) < len(b.transitions) {
-					b.transitions[to].Add(1)
+				if int(to) >= 0 && int(to) < len(u.transitions) {
+					u.transitions[to].Add(1)
 				}
-				b.log.Warn("fastcgi circuit breaker changed state",
-					slog.String("fpm", b.where), slog.String("from", from.String()), slog.String("to", to.String()))
+				b.log.Warn("fastcgi circuit breaker changed state", b.poolAttr(),
+					slog.String("fpm", u.where), slog.String("from", from.String()), slog.String("to", to.String()))
 			},
 		})
 	}
-	return b
+	return u
 }
 
-// Close closes the pooled connections.
-func (b *Backend) Close() error { return b.pool.Close() }
+// poolAttr names the pool in log lines.
+func (b *Backend) poolAttr() slog.Attr {
+	if b.opts.Name == "" {
+		return slog.String("fpm_pool", "default")
+	}
+	return slog.String("fpm_pool", b.opts.Name)
+}
 
-// Stats reports the connection pool's state (for metrics and tests).
-func (b *Backend) Stats() fastcgi.PoolStats { return b.pool.Stats() }
+// Close stops the health checks and closes the pooled connections.
+func (b *Backend) Close() error {
+	select {
+	case <-b.stop:
+	default:
+		close(b.stop)
+	}
+	b.checks.Wait()
+	var errs []error
+	for _, u := range b.ups {
+		errs = append(errs, u.pool.Close())
+	}
+	return errors.Join(errs...)
+}
 
-// Run executes req on FPM. Only FPM's own failures (refused, reset, timed
-// out, a broken FastCGI stream) count against the circuit breaker: never
-// the client's (a header too large, a departure) nor the script's (an
-// invalid header). The breaker is asked only now, with the body in hand,
-// so that a slow upload is never a half-open trial.
+// Stats reports the connection pools' state, summed over the upstreams
+// (for metrics and tests).
+func (b *Backend) Stats() fastcgi.PoolStats {
+	if len(b.ups) == 1 {
+		return b.ups[0].pool.Stats()
+	}
+	var t fastcgi.PoolStats
+	for _, u := range b.ups {
+		s := u.pool.Stats()
+		t.InUse += s.InUse
+		t.Idle += s.Idle
+		t.Waiting += s.Waiting
+		t.Dials += s.Dials
+		t.DialFails += s.DialFails
+		t.Timeouts += s.Timeouts
+	}
+	return t
+}
+
+// Run executes req on one upstream, picked by the balancing policy among
+// those in rotation. A request whose upstream could not be reached
+// (connection refused or failed, breaker open) never reached PHP: it goes
+// to the next upstream in rotation, each tried at most once. Any other
+// failure is the answer: a request that may have reached PHP is never
+// sent to another upstream.
 func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
-	if b.breaker == nil {
-		return b.run(req, out)
+	n := len(b.ups)
+	if n == 1 {
+		err, _ := b.ups[0].run(b, req, out)
+		return err
 	}
-	done, err := b.breaker.Allow()
-	if err != nil {
-		return &phpreq.Error{Status: http.StatusServiceUnavailable, Fault: phpreq.FaultCapacity, RetryAfter: b.retry,
-			Quiet: true, Err: fmt.Errorf("PHP-FPM %s: circuit breaker open", b.where)}
-	}
-	var failure error
-	defer func() { done(failure) }() // also on panic (then it counts as a success)
-	err = b.run(req, out)
-	var pe *phpreq.Error
-	if errors.As(err, &pe) && pe.Fault == phpreq.FaultUpstream {
-		failure = err
+	first := b.pick(req)
+	var err error
+	for i := range n {
+		u := b.ups[(first+i)%n]
+		if i > 0 && !u.inRotation() {
+			continue
+		}
+		var unreached bool
+		u.inflight.Add(1)
+		err, unreached = u.run(b, req, out)
+		u.inflight.Add(-1)
+		if !unreached || req.Context().Err() != nil {
+			return err
+		}
+		b.log.Debug("fastcgi: upstream unreachable; trying the next one", b.poolAttr(),
+			slog.String("request_id", req.ID), slog.String("fpm", u.where), slog.Any("error", err))
 	}
 	return err
 }
 
-// run sends req to FPM, retrying once on a new connection when the
-// request provably never reached FPM.
-func (b *Backend) run(req *phpreq.Request, out *phpreq.Output) error {
+// run executes req on the upstream, behind its breaker. Only FPM's own
+// failures (refused, reset, timed out, a broken FastCGI stream) count
+// against the circuit breaker: never the client's (a header too large, a
+// departure) nor the script's (an invalid header). The breaker is asked
+// only now, with the body in hand, so that a slow upload is never a
+// half-open trial. unreached reports that the request provably never
+// reached this upstream's PHP (its breaker refused it or the connection
+// could not be made).
+func (u *Upstream) run(b *Backend, req *phpreq.Request, out *phpreq.Output) (err error, unreached bool) {
+	if u.breaker == nil {
+		return u.send(b, req, out)
+	}
+	done, berr := u.breaker.Allow()
+	if berr != nil {
+		return &phpreq.Error{Status: http.StatusServiceUnavailable, Fault: phpreq.FaultCapacity, RetryAfter: b.retry,
+			Quiet: true, Err: fmt.Errorf("PHP-FPM %s: circuit breaker open", u.where)}, true
+	}
+	var failure error
+	defer func() { done(failure) }() // also on panic (then it counts as a success)
+	err, unreached = u.send(b, req, out)
+	var pe *phpreq.Error
+	if errors.As(err, &pe) && pe.Fault == phpreq.FaultUpstream {
+		failure = err
+	}
+	return err, unreached
+}
+
+// send sends req to the upstream, retrying once on a new connection when
+// the request provably never reached FPM.
+func (u *Upstream) send(b *Backend, req *phpreq.Request, out *phpreq.Output) (error, bool) {
 	for attempt := 0; ; attempt++ {
-		err := b.attempt(req, out)
+		err, unreached := u.attempt(b, req, out)
 		if (errors.Is(err, fastcgi.ErrNotSent) || errors.Is(err, errClosedAtOnce)) && attempt == 0 && req.Context().Err() == nil {
 			b.log.Debug("fastcgi: kept connection was closed by FPM; sending again on a new one",
-				slog.String("request_id", req.ID), slog.String("fpm", b.where))
+				slog.String("request_id", req.ID), slog.String("fpm", u.where))
 			continue
 		}
-		return err
+		return err, unreached
 	}
 }
 
-func (b *Backend) upstream(status int, err error) error {
-	return &phpreq.Error{Status: status, Fault: phpreq.FaultUpstream, Err: fmt.Errorf("PHP-FPM %s: %w", b.where, err)}
+func (u *Upstream) upstreamError(status int, err error) error {
+	return &phpreq.Error{Status: status, Fault: phpreq.FaultUpstream, Err: fmt.Errorf("PHP-FPM %s: %w", u.where, err)}
 }
 
-// attempt sends req on one connection and passes the response to out.
-func (b *Backend) attempt(req *phpreq.Request, out *phpreq.Output) error {
+// attempt sends req on one connection and passes the response to out;
+// unreached: no connection could be made.
+func (u *Upstream) attempt(b *Backend, req *phpreq.Request, out *phpreq.Output) (error, bool) {
 	ctx := req.Context()
-	conn, err := b.pool.Get(ctx)
+	conn, err := u.pool.Get(ctx)
 	switch {
 	case errors.Is(err, fastcgi.ErrPoolExhausted):
 		return &phpreq.Error{Status: http.StatusServiceUnavailable, Fault: phpreq.FaultCapacity, RetryAfter: "1",
-			Err: fmt.Errorf("PHP-FPM %s: %w", b.where, err)}
+			Err: fmt.Errorf("PHP-FPM %s: %w", u.where, err)}, false
 	case err != nil && ctx.Err() != nil:
-		return clientGone(ctx.Err())
+		return clientGone(ctx.Err()), false
+	case errors.Is(err, fastcgi.ErrPoolClosed):
+		return u.upstreamError(http.StatusBadGateway, err), false
 	case err != nil:
-		return b.upstream(http.StatusBadGateway, err)
+		return u.upstreamError(http.StatusBadGateway, err), true
 	}
 	// The client leaving aborts the FPM request, while waiting for its
 	// head too; that connection is not reused.
@@ -193,15 +368,15 @@ func (b *Backend) attempt(req *phpreq.Request, out *phpreq.Output) error {
 		ex.terminate = time.Now().Add(d)
 	}
 	ex.extend()
-	err = b.exchange(&ex, req, out)
+	err = u.exchange(b, &ex, req, out)
 	aborted := !stop()
 	if err == nil && !aborted {
-		b.pool.Put(conn)
-		return nil
+		u.pool.Put(conn)
+		return nil, false
 	}
 	conn.Abort()
 	if aborted {
-		return clientGone(ctx.Err())
+		return clientGone(ctx.Err()), false
 	}
 	if isTimeout(err) && ex.terminated() {
 		// FPM's child goes on until the script ends or FPM's own
@@ -210,12 +385,12 @@ func (b *Backend) attempt(req *phpreq.Request, out *phpreq.Output) error {
 			// Nothing came back: the request may still be waiting for a
 			// free child in FPM's queue (it would run later all the same).
 			return &phpreq.Error{Status: http.StatusGatewayTimeout, Fault: phpreq.FaultUpstream,
-				Err: fmt.Errorf("no answer from PHP-FPM within request_terminate_timeout (%s), FastCGI request aborted: a slow script, or every FPM child busy", req.Settings.TerminateTimeout)}
+				Err: fmt.Errorf("no answer from PHP-FPM within request_terminate_timeout (%s), FastCGI request aborted: a slow script, or every FPM child busy", req.Settings.TerminateTimeout)}, false
 		}
 		return &phpreq.Error{Status: http.StatusGatewayTimeout, Fault: phpreq.FaultPHP,
-			Err: fmt.Errorf("PHP ran past request_terminate_timeout (%s): FastCGI request aborted", req.Settings.TerminateTimeout)}
+			Err: fmt.Errorf("PHP ran past request_terminate_timeout (%s): FastCGI request aborted", req.Settings.TerminateTimeout)}, false
 	}
-	return err
+	return err, false
 }
 
 // exchange is one request's connection and its deadlines: each wait for
@@ -252,7 +427,7 @@ const maxHead = 32 << 10
 const flushBelow = 4096
 
 // exchange writes the request and copies the response to out.
-func (b *Backend) exchange(ex *exchange, req *phpreq.Request, out *phpreq.Output) error {
+func (u *Upstream) exchange(b *Backend, ex *exchange, req *phpreq.Request, out *phpreq.Output) error {
 	conn := ex.conn
 	var body io.Reader
 	if req.Body.Length > 0 {
@@ -261,7 +436,7 @@ func (b *Backend) exchange(ex *exchange, req *phpreq.Request, out *phpreq.Output
 	sent := time.Now()
 	resp, err := conn.Do(&fastcgi.Request{Params: params(req), Body: body, Stderr: b.stderr(req)})
 	if err != nil {
-		return b.transportError(err)
+		return u.transportError(b, err)
 	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -287,7 +462,7 @@ func (b *Backend) exchange(ex *exchange, req *phpreq.Request, out *phpreq.Output
 			if conn.Reused() && !resp.Received() && time.Since(sent) < quickClose && safeMethod(req.HTTP.Method) {
 				return fmt.Errorf("%w: %w", errClosedAtOnce, rerr)
 			}
-			return b.transportError(rerr)
+			return u.transportError(b, rerr)
 		}
 	}
 	ex.answered = true
@@ -322,7 +497,7 @@ func (b *Backend) exchange(ex *exchange, req *phpreq.Request, out *phpreq.Output
 			return nil
 		}
 		if rerr != nil {
-			return b.transportError(rerr)
+			return u.transportError(b, rerr)
 		}
 		ex.extend()
 	}
@@ -392,7 +567,7 @@ func clientGone(err error) error {
 }
 
 // transportError classifies a failure of the FastCGI exchange.
-func (b *Backend) transportError(err error) error {
+func (u *Upstream) transportError(b *Backend, err error) error {
 	var tooLong *fastcgi.ParamTooLongError
 	switch {
 	case errors.As(err, &tooLong):
@@ -400,9 +575,9 @@ func (b *Backend) transportError(err error) error {
 	case errors.Is(err, fastcgi.ErrNotSent):
 		return err // run sends it again
 	case isTimeout(err):
-		return b.upstream(http.StatusGatewayTimeout, fmt.Errorf("no response within %s: %w", b.opts.ReadTimeout, err))
+		return u.upstreamError(http.StatusGatewayTimeout, fmt.Errorf("no response within %s: %w", b.opts.ReadTimeout, err))
 	}
-	return b.upstream(http.StatusBadGateway, err)
+	return u.upstreamError(http.StatusBadGateway, err)
 }
 
 // stderr logs what FPM sends on FCGI_STDERR: PHP's error log lines, as

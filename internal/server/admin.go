@@ -37,8 +37,10 @@ func (s *Server) instrument() {
 		m.Embedded(b.Slots)
 	}
 	m.BuildInfo(version.Version, php)
-	if b := s.fastcgi; b != nil {
-		m.FastCGI(b.Address(), b.Stats, b.BreakerState)
+	for _, p := range s.fpmPools {
+		for _, u := range p.backend.Upstreams() {
+			m.FastCGI(u.Address(), u.Stats, u.BreakerState)
+		}
 	}
 	if len(s.statics) > 0 {
 		statics := s.statics
@@ -96,7 +98,8 @@ func plain(w http.ResponseWriter, status int, msg string) {
 // should: it is draining (SIGTERM), the embedded backend's queue is
 // longer than its slots (every slot busy and more than worker_pool_size
 // requests waiting: a new request would wait at least two scripts' time),
-// or the fastcgi circuit breaker is open (fastcgi requests get 503).
+// or the fastcgi circuit breaker is open on every upstream of an FPM pool
+// (that pool's requests get 503).
 func (s *Server) notReady() string {
 	if s.draining.Load() {
 		return "draining: shutting down"
@@ -106,9 +109,12 @@ func (s *Server) notReady() string {
 			return fmt.Sprintf("embedded: all %d PHP slots busy, %d requests waiting", total, waiting)
 		}
 	}
-	if b := s.fastcgi; b != nil {
-		if on, state, _ := b.BreakerState(); on && state == fpm.BreakerOpen {
-			return "fastcgi: circuit breaker open (PHP-FPM " + b.Address() + ")"
+	for _, p := range s.fpmPools {
+		if on, state, _ := p.backend.BreakerState(); on && state == fpm.BreakerOpen {
+			if p.name != "" {
+				return "fastcgi: circuit breaker open on every upstream of FPM pool " + p.name + " (PHP-FPM " + p.backend.Address() + ")"
+			}
+			return "fastcgi: circuit breaker open (PHP-FPM " + p.backend.Address() + ")"
 		}
 	}
 	return ""

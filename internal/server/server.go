@@ -16,7 +16,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +72,7 @@ type Server struct {
 	// The admin listener's (see admin.go): metrics is nil without it.
 	metrics  *metrics.Metrics
 	embedded *embed.Backend                  // nil unless used
-	fastcgi  *fpm.Backend                    // nil unless used
+	fpmPools []*fpmPool                      // the FPM pools some route uses
 	statics  []*static.Handler               // every static handler, for the cache metrics
 	outputs  map[string]*phpreq.OutputLimits // by PHP backend, for the spool metrics
 	draining atomic.Bool                     // SIGTERM received: /readyz fails
@@ -122,10 +121,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			s.Close()
 			return nil, fmt.Errorf("backend.routing_rules[%d].headers: %w", r.Index, err)
 		}
-		s.routes = append(s.routes, route{handler: s.withSettings(handlers[r.Backend], r.Index), backend: r.Backend, rule: r.Index, headers: ops})
+		h := s.withPool(handlers[r.Backend], cfg.Backend.RoutingRules[r.Index].FPM)
+		s.routes = append(s.routes, route{handler: s.withSettings(h, r.Index), backend: r.Backend, rule: r.Index, headers: ops})
 	}
 	def := cfg.Backend.DefaultBackend
-	s.fallback = route{handler: s.withSettings(handlers[def], -1), backend: def, rule: -1, headers: s.headers}
+	s.fallback = route{handler: s.withSettings(s.withPool(handlers[def], ""), -1), backend: def, rule: -1, headers: s.headers}
 	if sh, ok := s.fallback.handler.(*static.Handler); ok {
 		// A static default backend is the SPA case: paths naming no file
 		// fall back to the root's index file.
@@ -262,17 +262,49 @@ func (s *Server) newEmbedded() (http.Handler, error) {
 	return s.phpHandler(config.BackendEmbedded, b)
 }
 
+// newFastCGI is the fastcgi backend's PHP pipeline, without its runner:
+// each route gets the FPM pool it uses (see withPool).
 func (s *Server) newFastCGI() (http.Handler, error) {
+	return s.phpHandler(config.BackendFastCGI, nil)
+}
+
+// fpmPool is one pool of FPM upstreams: the default one (name "",
+// php.fpm_socket) or a [php.fpm.NAME].
+type fpmPool struct {
+	name    string
+	backend *fpm.Backend
+}
+
+// withPool gives a fastcgi route's handler the runner of the FPM pool
+// named pool ("": the default), built on first use.
+func (s *Server) withPool(h http.Handler, pool string) http.Handler {
+	ph, ok := h.(*phpreq.Handler)
+	if !ok || ph.Backend != config.BackendFastCGI {
+		return h
+	}
+	h2 := *ph
+	h2.Runner = s.fpmBackend(pool)
+	return &h2
+}
+
+func (s *Server) fpmBackend(name string) *fpm.Backend {
+	for _, p := range s.fpmPools {
+		if p.name == name {
+			return p.backend
+		}
+	}
 	cp := &s.cfg.Backend.ConnectionPool
-	network, addr := "tcp", s.cfg.PHP.FPMSocket
-	if strings.HasPrefix(addr, "/") {
-		network = "unix"
+	addrs, balance := s.cfg.PHP.FPMSocket, cp.Balance
+	if name != "" {
+		np := s.cfg.PHP.FPM[name]
+		addrs = np.FPMSocket
+		if np.Balance != "" {
+			balance = np.Balance
+		}
 	}
 	secs := func(n int) time.Duration { return time.Duration(n) * time.Second }
 	b := fpm.New(fpm.Options{
 		Pool: fastcgi.PoolConfig{
-			Network:        network,
-			Address:        addr,
 			MaxSize:        cp.MaxSize,
 			MaxIdleTime:    secs(cp.MaxIdleTimeSecs),
 			MaxLifetime:    secs(cp.MaxLifetimeSecs),
@@ -280,13 +312,18 @@ func (s *Server) newFastCGI() (http.Handler, error) {
 			WaitTimeout:    secs(cp.WaitTimeoutSecs),
 			KeepAlive:      secs(cp.KeepaliveSecs),
 		},
-		ReadTimeout: secs(cp.ReadTimeoutSecs),
-		Breaker:     cp.CircuitBreaker,
-		Logger:      s.log,
+		Upstreams:           addrs,
+		Balance:             balance,
+		HealthCheckPath:     cp.HealthCheckPath,
+		HealthCheckInterval: cp.HealthCheckInterval.Duration,
+		Name:                name,
+		ReadTimeout:         secs(cp.ReadTimeoutSecs),
+		Breaker:             cp.CircuitBreaker,
+		Logger:              s.log,
 	})
-	s.fastcgi = b
+	s.fpmPools = append(s.fpmPools, &fpmPool{name: name, backend: b})
 	s.closers = append(s.closers, b.Close)
-	return s.phpHandler(config.BackendFastCGI, b)
+	return b
 }
 
 // compress wraps every route that answers with content in the response
