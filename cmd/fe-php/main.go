@@ -21,8 +21,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 	"text/tabwriter"
+
+	"github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sys/unix"
 
 	"github.com/fe-php/fe-php/internal/config"
 	"github.com/fe-php/fe-php/internal/router"
@@ -210,13 +214,8 @@ func cmdRun(path string, stderr io.Writer) int {
 	}
 	defer srv.Close()
 
-	lns, err := server.Listen(&cfg.Server)
+	lns, err := server.Listen(cfg)
 	if err != nil {
-		log.Error("not starting: cannot listen", slog.Any("error", err))
-		return 1
-	}
-	if err := lns.ListenAdmin(&cfg.Admin); err != nil {
-		lns.Close()
 		log.Error("not starting: cannot listen", slog.Any("error", err))
 		return 1
 	}
@@ -229,6 +228,10 @@ func cmdRun(path string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go reopenOnHUP(ctx, hup, srv, log)
+	// systemd (Type=notify): READY once every listener serves, STOPPING
+	// when the graceful shutdown begins. Without NOTIFY_SOCKET, nothing.
+	srv.OnServing = func() { sdNotify(log, daemon.SdNotifyReady) }
+	context.AfterFunc(ctx, func() { sdNotify(log, daemon.SdNotifyStopping) })
 	if err := srv.Serve(ctx, lns); err != nil {
 		log.Error("server error", slog.Any("error", err))
 		return 1
@@ -244,13 +247,34 @@ func reopenOnHUP(ctx context.Context, hup <-chan os.Signal, srv *server.Server, 
 		case <-ctx.Done():
 			return
 		case <-hup:
-			if err := srv.Reload(); err != nil {
+			sdNotify(log, daemon.SdNotifyReloading+"\nMONOTONIC_USEC="+monotonicUsec())
+			err := srv.Reload()
+			sdNotify(log, daemon.SdNotifyReady)
+			if err != nil {
 				log.Error("reload (SIGHUP)", slog.Any("error", err))
 			} else {
 				log.Info("logs reopened, certificates re-read (SIGHUP)")
 			}
 		}
 	}
+}
+
+// sdNotify tells systemd of a state change (Type=notify services); a
+// failure is logged, never fatal.
+func sdNotify(log *slog.Logger, state string) {
+	if _, err := daemon.SdNotify(false, state); err != nil {
+		log.Warn("systemd notification failed", slog.String("state", state), slog.Any("error", err))
+	}
+}
+
+// monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
+// with RELOADING=1 (Type=notify-reload).
+func monotonicUsec() string {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return "0"
+	}
+	return strconv.FormatInt(ts.Nano()/1000, 10)
 }
 
 // checkLogPath tells whether a log file could be opened for appending at

@@ -81,10 +81,11 @@ func TestShutdownDelay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lns := &Listeners{HTTP: ln}
-	if err := lns.ListenAdmin(&s.cfg.Admin); err != nil {
+	adminLn, err := net.Listen("tcp", s.cfg.Admin.Listen)
+	if err != nil {
 		t.Fatal(err)
 	}
+	lns := &Listeners{HTTP: ln, Admin: adminLn}
 	public, admin := "http://"+ln.Addr().String(), "http://"+lns.Admin.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

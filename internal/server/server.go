@@ -69,6 +69,10 @@ type Server struct {
 	headers *headerops.Ops // [server] headers, for answers given before routing
 	certs   atomic.Pointer[certs.Manager]
 
+	// OnServing, if set, is called once every listener serves (systemd's
+	// READY=1).
+	OnServing func()
+
 	// The admin listener's (see admin.go): metrics is nil without it.
 	metrics  *metrics.Metrics
 	embedded *embed.Backend                  // nil unless used
@@ -629,6 +633,9 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	}
 	s.log.Info("serving", append(attrs, slog.String("config", s.cfg.File),
 		slog.String("default_backend", s.cfg.Backend.DefaultBackend), slog.Int("rules", len(s.routes)))...)
+	if s.OnServing != nil {
+		s.OnServing()
+	}
 
 	var err error
 	select {
