@@ -48,10 +48,14 @@ start() {
   # Unix socket paths are limited to 107 bytes.
   [ ${#sock} -lt 100 ] || { echo "wp-site: DIR is too long for a Unix socket path: $dir" >&2; exit 2; }
 
-  mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$dir/mysql" \
+  # A tmpdir of its own: MariaDB deletes every "#sql*" file in its tmpdir
+  # when it starts, so instances sharing /tmp delete each other's temporary
+  # tables (seen as install failures and a segfault under parallel tests).
+  mkdir -p "$dir/tmp"
+  mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$dir/mysql" --tmpdir="$dir/tmp" \
     --auth-root-authentication-method=socket --skip-test-db >"$dir/mysql-install.log" 2>&1 ||
     { cat "$dir/mysql-install.log" >&2; exit 1; }
-  /usr/sbin/mariadbd --no-defaults --user="$(id -un)" --datadir="$dir/mysql" \
+  /usr/sbin/mariadbd --no-defaults --user="$(id -un)" --datadir="$dir/mysql" --tmpdir="$dir/tmp" \
     --socket="$sock" --pid-file="$dir/mysql.pid" --skip-networking \
     --log-error="$dir/mysql.err" --innodb-buffer-pool-size=64M \
     --skip-log-bin </dev/null >/dev/null 2>&1 &

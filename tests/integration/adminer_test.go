@@ -83,13 +83,19 @@ func startAdminerMariaDB(t *testing.T) *adminerMariaDB {
 	m := &adminerMariaDB{sock: filepath.Join(dir, "mysql.sock"), osUser: u.Username}
 	datadir := filepath.Join(dir, "mysql")
 	errLog := filepath.Join(dir, "mysql.err")
+	// Its own tmpdir: MariaDB deletes the "#sql*" files of its tmpdir at
+	// start, which would be other instances' temporary tables in /tmp.
+	tmpdir := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmpdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	install := exec.Command("/usr/bin/mariadb-install-db", "--no-defaults", "--user="+u.Username,
-		"--datadir="+datadir, "--auth-root-authentication-method=socket", "--skip-test-db")
+		"--datadir="+datadir, "--tmpdir="+tmpdir, "--auth-root-authentication-method=socket", "--skip-test-db")
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
 	cmd := exec.Command("/usr/sbin/mariadbd", "--no-defaults", "--user="+u.Username,
-		"--datadir="+datadir, "--socket="+m.sock, "--pid-file="+filepath.Join(dir, "mysql.pid"),
+		"--datadir="+datadir, "--tmpdir="+tmpdir, "--socket="+m.sock, "--pid-file="+filepath.Join(dir, "mysql.pid"),
 		"--skip-networking", "--log-error="+errLog, "--innodb-buffer-pool-size=64M", "--skip-log-bin")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -303,13 +303,19 @@ func startMySQLOnDefaultSocket(t *testing.T) {
 	}
 	dir := t.TempDir() // removed after the server is stopped (cleanups run last in, first out)
 	data := filepath.Join(dir, "data")
+	// Its own tmpdir: MariaDB deletes the "#sql*" files of its tmpdir at
+	// start, which would be other instances' temporary tables in /tmp.
+	tmpdir := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmpdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	install := exec.Command("mariadb-install-db", "--no-defaults", "--user=root", "--datadir="+data,
-		"--auth-root-authentication-method=socket", "--skip-test-db")
+		"--tmpdir="+tmpdir, "--auth-root-authentication-method=socket", "--skip-test-db")
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
 	errLog := filepath.Join(dir, "mysqld.err")
-	cmd := exec.Command(mariadbdBinary, "--no-defaults", "--user=root", "--datadir="+data,
+	cmd := exec.Command(mariadbdBinary, "--no-defaults", "--user=root", "--datadir="+data, "--tmpdir="+tmpdir,
 		"--socket="+mysqlDefaultSocket, "--pid-file="+filepath.Join(dir, "mysqld.pid"),
 		"--skip-networking", "--log-error="+errLog, "--innodb-buffer-pool-size=64M", "--skip-log-bin")
 	out := &testutil.SyncBuffer{}
