@@ -77,25 +77,9 @@ func TestMySQLDefaultSocket(t *testing.T) {
 	db := mysqlSocketDatabase(t)
 
 	script := mysqlSocketScript(db)
-	root := t.TempDir()
-	writeFiles(t, root, map[string]string{"db.php": script, "fpm/db.php": script})
-	f := fpmtest.Start(t, fpmtest.Options{Children: 1, DocRoot: root})
-	// The embedded PHP with fe-php's defaults: the build's php.ini and
-	// conf.d, nothing about MySQL in [php.ini].
-	s := startServer(t, fmt.Sprintf(`[php]
-document_root = %q
-front_controller = ""
-fpm_socket = %q
-worker_pool_size = 1
-
-[backend]
-default_backend = "embedded"
-
-[[backend.routing_rules]]
-pattern = { type = "prefix", value = "/fpm/" }
-backend = "fastcgi"
-priority = 100
-`, root, f.Address), nil)
+	// The embedded PHP with fe-php's defaults (the build's php.ini and
+	// conf.d, nothing about MySQL in [php.ini]) and /fpm/ on php-fpm.
+	s := paritySite(t, "db.php", script, fpmtest.Options{})
 
 	sock, err := os.Stat(mysqlDefaultSocket)
 	if err != nil {
