@@ -4,21 +4,16 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/fe-php/fe-php/internal/testutil/pebbletest"
 )
 
 // The ACME tests run Pebble, Let's Encrypt's test CA, which validates
@@ -26,195 +21,10 @@ import (
 // of the test's (answering 127.0.0.1) and connects to the listeners the
 // test serves with HTTPHandler and TLSConfig.
 
-var pebbleBuild struct {
-	once sync.Once
-	dir  string // temp dir holding the binary, removed by TestMain
-	bin  string
-	src  string // pebble's module directory (its test certificates)
-	err  error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pebbleBuild.dir != "" {
-		os.RemoveAll(pebbleBuild.dir)
-	}
+	pebbletest.Cleanup()
 	os.Exit(code)
-}
-
-// buildPebble builds pebble (go.mod's tool) once per test run.
-func buildPebble(t *testing.T) (bin, src string) {
-	t.Helper()
-	b := &pebbleBuild
-	b.once.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			b.err = fmt.Errorf("go env GOMOD: %v", err)
-			return
-		}
-		root := filepath.Dir(strings.TrimSpace(string(out)))
-		cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2")
-		cmd.Dir = root
-		if out, err = cmd.Output(); err != nil {
-			b.err = fmt.Errorf("go list pebble: %v", err)
-			return
-		}
-		b.src = strings.TrimSpace(string(out))
-		if b.dir, b.err = os.MkdirTemp("", "fe-php-pebble-"); b.err != nil {
-			return
-		}
-		b.bin = filepath.Join(b.dir, "pebble")
-		cmd = exec.Command("go", "build", "-o", b.bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("building pebble: %v\n%s", err, out)
-		}
-	})
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.bin, b.src
-}
-
-// startDNS serves A 127.0.0.1 for every name (and nothing for other
-// types), so that pebble's validation connects to the test's listeners.
-// Over TCP: pebble's -dnsserver client uses nothing else.
-func startDNS(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		for _, q := range r.Question {
-			if q.Qtype == dns.TypeA {
-				m.Answer = append(m.Answer, &dns.A{
-					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET},
-					A:   net.IPv4(127, 0, 0, 1),
-				})
-			}
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return ln.Addr().String()
-}
-
-// pebble is a running pebble.
-type pebble struct {
-	directory string // ACME directory URL
-	mgmt      string // management API base URL
-	minica    string // PEM file of the CA of pebble's own HTTPS
-	client    *http.Client
-	stop      func()
-}
-
-// startPebble starts pebble validating HTTP-01 on httpPort and TLS-ALPN-01
-// on tlsPort, issuing certificates valid for validity.
-func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *pebble {
-	t.Helper()
-	bin, src := buildPebble(t)
-	dnsAddr := startDNS(t)
-	listenAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	mgmtAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	var cfg struct {
-		Pebble map[string]any `json:"pebble"`
-	}
-	cfg.Pebble = map[string]any{
-		"listenAddress":           listenAddr,
-		"managementListenAddress": mgmtAddr,
-		"certificate":             filepath.Join(src, "test/certs/localhost/cert.pem"),
-		"privateKey":              filepath.Join(src, "test/certs/localhost/key.pem"),
-		"httpPort":                httpPort,
-		"tlsPort":                 tlsPort,
-		"ocspResponderURL":        "", // no OCSP responder, as Let's Encrypt today
-		"keyAlgorithm":            "ecdsa",
-		"profiles": map[string]any{
-			"default": map[string]any{"description": "fe-php tests", "validityPeriod": int(validity / time.Second)},
-		},
-	}
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "pebble.json")
-	if err := os.WriteFile(cfgFile, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	out := &syncBuffer{}
-	cmd := exec.Command(bin, "-config", cfgFile, "-dnsserver", dnsAddr)
-	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var stopOnce sync.Once
-	stop := func() {
-		stopOnce.Do(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-		})
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("pebble:\n%s", out.String())
-		}
-	})
-
-	minica := filepath.Join(src, "test/certs/pebble.minica.pem")
-	pemData, err := os.ReadFile(minica)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemData)
-	p := &pebble{
-		directory: "https://" + listenAddr + "/dir",
-		mgmt:      "https://" + mgmtAddr,
-		minica:    minica,
-		client:    &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
-		stop:      stop,
-	}
-	waitFor(t, 10*time.Second, "pebble to listen", func() bool {
-		for _, u := range []string{p.directory, p.mgmt + "/roots/0"} {
-			resp, err := p.client.Get(u)
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return false
-			}
-		}
-		return true
-	})
-	return p
-}
-
-// issuingRoot returns the root pebble issues under (generated at its
-// start), from its management API.
-func (p *pebble) issuingRoot(t *testing.T) *x509.CertPool {
-	t.Helper()
-	resp, err := p.client.Get(p.mgmt + "/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		t.Fatalf("pebble's /roots/0 is not PEM: %q", data)
-	}
-	return pool
 }
 
 // acmeSite is a Manager serving a domain on its own plain and HTTPS
@@ -225,7 +35,7 @@ type acmeSite struct {
 	httpAddr, tlsAddr string
 	http01, tlsALPN01 atomic.Int32
 	logs              *syncBuffer
-	pebble            *pebble
+	pebble            *pebbletest.Pebble
 	roots             *x509.CertPool // pebble's issuing root
 	httpLn, httpsLn   net.Listener
 	opts              Options
@@ -237,14 +47,14 @@ func newACMESite(t *testing.T, domain string, validity time.Duration, configure 
 	t.Helper()
 	s := &acmeSite{domain: domain, httpLn: listen(t), httpsLn: listen(t)}
 	s.httpAddr, s.tlsAddr = s.httpLn.Addr().String(), s.httpsLn.Addr().String()
-	s.pebble = startPebble(t, port(s.httpLn), port(s.httpsLn), validity)
+	s.pebble = pebbletest.Start(t, pebbletest.Options{HTTPPort: port(s.httpLn), TLSPort: port(s.httpsLn), Validity: validity})
 	logger, logs := newTestLogger(t)
 	s.logs = logs
 	s.opts = Options{
 		Domains:              []string{domain},
 		Email:                "ops@fe-php.test",
-		CA:                   s.pebble.directory,
-		CARoot:               s.pebble.minica,
+		CA:                   s.pebble.Directory,
+		CARoot:               s.pebble.MiniCA,
 		StorageDir:           t.TempDir(),
 		HTTPChallengePort:    port(s.httpLn),
 		TLSALPNChallengePort: port(s.httpsLn),
@@ -276,7 +86,7 @@ func newACMESite(t *testing.T, domain string, validity time.Duration, configure 
 		return getCert(h)
 	}
 	serveHTTPS(t, s.httpsLn, cfg, hello)
-	s.roots = s.pebble.issuingRoot(t)
+	s.roots = s.pebble.IssuingRoot(t)
 	return s
 }
 
@@ -365,7 +175,7 @@ func TestACMEHTTP01(t *testing.T) {
 	if s.logs.count("stopped background certificate maintenance") != 1 {
 		t.Error("Close did not stop certmagic's maintenance goroutine")
 	}
-	s.pebble.stop()
+	s.pebble.Stop()
 	logger, logs := newTestLogger(t)
 	opts := s.opts
 	opts.Logger = logger

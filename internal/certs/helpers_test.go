@@ -154,18 +154,6 @@ func listen(t *testing.T) net.Listener {
 
 func port(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
 
-// freePort returns a port nothing listens on (for pebble's own
-// listeners, which it binds itself).
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return port(ln)
-}
-
 var quietLog = log.New(io.Discard, "", 0)
 
 // serveHTTPS serves h on ln with cfg the way the server does it:

@@ -8,21 +8,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/fe-php/fe-php/internal/testutil"
-	"github.com/miekg/dns"
+	"github.com/fe-php/fe-php/internal/testutil/pebbletest"
 )
 
 // TestACMEEndToEnd runs the fe-php binary against Pebble, Let's Encrypt's
@@ -47,12 +40,12 @@ import (
 // restart.
 func TestACMEEndToEnd(t *testing.T) {
 	t.Parallel()
-	pebbleBin, pebbleSrc := buildPebble(t)
+	pebbletest.Build(t) // once, before anything starts
 
 	// HTTP-01, renewal at a restart, a restart without the CA.
 	t.Run("http-01", func(t *testing.T) {
 		const validity = 10 * time.Minute
-		e := newACMEEnv(t, pebbleBin, pebbleSrc, validity, "http-01")
+		e := newACMEEnv(t, validity, "http-01")
 
 		// 1. No certificate in storage: fe-php obtains one in the
 		// background.
@@ -81,7 +74,7 @@ func TestACMEEndToEnd(t *testing.T) {
 		if errs := acmeErrors(s.Stderr(), "tls-alpn-01"); errs != "" {
 			t.Errorf("fe-php logged errors while obtaining the certificate:\n%s", errs)
 		}
-		http01, valid, invalid := e.pb.validations(e.hostPort())
+		http01, valid, invalid := pebbleValidations(e.pb, e.hostPort())
 		t.Logf("first certificate, serial %x, valid %v; Pebble: %d authorization(s) valid, %d invalid (TLS-ALPN-01, when certmagic tried it first), %d HTTP-01 challenge(s) fetched from fe-php",
 			first.SerialNumber, first.NotAfter.Sub(first.NotBefore), valid, invalid, http01)
 		if valid != 1 || http01 != 1 {
@@ -127,8 +120,8 @@ func TestACMEEndToEnd(t *testing.T) {
 
 		// 3. Restart with the CA gone: the stored (renewed) certificate is
 		// served from the first handshake, without waiting for anything.
-		e.pb.stop()
-		if _, err := e.pb.client.Get(e.pb.directory); err == nil {
+		e.pb.Stop()
+		if _, err := e.pb.Client.Get(e.pb.Directory); err == nil {
 			t.Fatal("Pebble still answers after being stopped")
 		}
 		s = e.start(t)
@@ -155,11 +148,11 @@ func TestACMEEndToEnd(t *testing.T) {
 	// listens on, so the certificate can only come from the acme-tls/1
 	// handshake that fe-php's own HTTPS listener answers.
 	t.Run("tls-alpn-01", func(t *testing.T) {
-		e := newACMEEnv(t, pebbleBin, pebbleSrc, 90*24*time.Hour, "tls-alpn-01")
+		e := newACMEEnv(t, 90*24*time.Hour, "tls-alpn-01")
 		s := e.start(t)
 		leaf := waitACMECert(t, e.tlsAddr, e.domain, e.roots, 90*time.Second, "a certificate over TLS-ALPN-01", nil)
 		checkACMEChain(t, e.tlsAddr, e.domain, e.roots)
-		_, valid, invalid := e.pb.validations(e.hostPort())
+		_, valid, invalid := pebbleValidations(e.pb, e.hostPort())
 		t.Logf("certificate serial %x; Pebble: %d authorization(s) valid, %d invalid (HTTP-01, when certmagic tried it first)", leaf.SerialNumber, valid, invalid)
 		if valid != 1 {
 			t.Errorf("Pebble validated %d authorization(s), want 1", valid)
@@ -174,7 +167,7 @@ type acmeEnv struct {
 	domain            string
 	httpAddr, tlsAddr string // fe-php's listeners, fixed in advance
 	tlsPort           int
-	pb                *pebble
+	pb                *pebbletest.Pebble
 	roots             *x509.CertPool // Pebble's issuing root
 	cfg               string
 }
@@ -184,7 +177,7 @@ type acmeEnv struct {
 // type on a port nothing listens on, so that it fails) and writes the
 // configuration: [server.tls] for a new domain on Pebble, a storage
 // directory of its own, PHP's test site.
-func newACMEEnv(t *testing.T, pebbleBin, pebbleSrc string, validity time.Duration, challenge string) *acmeEnv {
+func newACMEEnv(t *testing.T, validity time.Duration, challenge string) *acmeEnv {
 	t.Helper()
 	httpPort, tlsPort := freePorts(t)
 	e := &acmeEnv{
@@ -203,8 +196,8 @@ func newACMEEnv(t *testing.T, pebbleBin, pebbleSrc string, validity time.Duratio
 	default:
 		t.Fatalf("challenge %q", challenge)
 	}
-	e.pb = startPebble(t, pebbleBin, pebbleSrc, e.domain, pebbleHTTPPort, pebbleTLSPort, validity)
-	e.roots = e.pb.issuingRoot(t)
+	e.pb = pebbletest.Start(t, pebbletest.Options{HTTPPort: pebbleHTTPPort, TLSPort: pebbleTLSPort, Validity: validity, Domain: e.domain})
+	e.roots = e.pb.IssuingRoot(t)
 	root, _ := newPHPSiteDir(t)
 	e.cfg = fmt.Sprintf(`[server]
 
@@ -219,7 +212,7 @@ storage_dir = %q
 [php]
 document_root = %q
 worker_pool_size = 1
-`, e.tlsAddr, e.domain, e.pb.directory, e.pb.minica, t.TempDir(), root)
+`, e.tlsAddr, e.domain, e.pb.Directory, e.pb.MiniCA, t.TempDir(), root)
 	return e
 }
 
@@ -401,186 +394,16 @@ func freePorts(t *testing.T) (int, int) {
 	return ports[0], ports[1]
 }
 
-// pebble is a running Pebble (the essentials of internal/certs' test
-// helpers, which live in that package's _test files).
-type pebble struct {
-	directory string // ACME directory URL
-	mgmt      string // management API base URL
-	minica    string // PEM file of the CA of Pebble's own HTTPS
-	client    *http.Client
-	log       *testutil.SyncBuffer
-	stop      func()
-}
-
-// buildPebble builds Pebble (a tool of go.mod) into a temp dir of t and
-// returns it with Pebble's module directory (its test certificates).
-func buildPebble(t *testing.T) (bin, src string) {
-	t.Helper()
-	bin = filepath.Join(t.TempDir(), "pebble")
-	build := exec.Command("go", "build", "-o", bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
-	build.Dir = repoRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building pebble (a tool of go.mod): %v\n%s", err, out)
-	}
-	list := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2")
-	list.Dir = repoRoot(t)
-	out, err := list.Output()
-	if err != nil {
-		t.Fatalf("go list pebble: %v", err)
-	}
-	return bin, strings.TrimSpace(string(out))
-}
-
-// startPebble runs Pebble (bin, from src) on 127.0.0.1, validating HTTP-01
-// on httpPort and TLS-ALPN-01 on tlsPort, resolving domain (only) to
-// 127.0.0.1 through a DNS stub, and issuing certificates valid for
-// validity. It is killed when the test ends.
-func startPebble(t *testing.T, bin, src, domain string, httpPort, tlsPort int, validity time.Duration) *pebble {
-	t.Helper()
-	dir := t.TempDir()
-	dnsAddr := startDNSStub(t, domain)
-	listenPort, mgmtPort := freePorts(t)
-	listenAddr := fmt.Sprintf("127.0.0.1:%d", listenPort)
-	mgmtAddr := fmt.Sprintf("127.0.0.1:%d", mgmtPort)
-	var cfg struct {
-		Pebble map[string]any `json:"pebble"`
-	}
-	cfg.Pebble = map[string]any{
-		"listenAddress":           listenAddr,
-		"managementListenAddress": mgmtAddr,
-		"certificate":             filepath.Join(src, "test/certs/localhost/cert.pem"),
-		"privateKey":              filepath.Join(src, "test/certs/localhost/key.pem"),
-		"httpPort":                httpPort,
-		"tlsPort":                 tlsPort,
-		"ocspResponderURL":        "",
-		"keyAlgorithm":            "ecdsa",
-		// certificateValidityPeriod's successor in this Pebble.
-		"profiles": map[string]any{
-			"default": map[string]any{"description": "fe-php integration tests", "validityPeriod": int(validity / time.Second)},
-		},
-	}
-	data, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile := filepath.Join(dir, "pebble.json")
-	if err := os.WriteFile(cfgFile, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	logs := &testutil.SyncBuffer{}
-	cmd := exec.Command(bin, "-config", cfgFile, "-dnsserver", dnsAddr)
-	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-		})
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			t.Logf("pebble:\n%s", tail(logs.String(), 8000))
-		}
-	})
-
-	minica := filepath.Join(src, "test/certs/pebble.minica.pem")
-	pemData, err := os.ReadFile(minica)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pemData)
-	p := &pebble{
-		directory: "https://" + listenAddr + "/dir",
-		mgmt:      "https://" + mgmtAddr,
-		minica:    minica,
-		client:    &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}},
-		log:       logs,
-		stop:      stop,
-	}
-	waitFor(t, 30*time.Second, "pebble to listen", func() bool {
-		for _, u := range []string{p.directory, p.mgmt + "/roots/0"} {
-			resp, err := p.client.Get(u)
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return false
-			}
-		}
-		return true
-	})
-	return p
-}
-
-// issuingRoot is the root Pebble issues under (made at its start), from
-// its management API.
-func (p *pebble) issuingRoot(t *testing.T) *x509.CertPool {
-	t.Helper()
-	resp, err := p.client.Get(p.mgmt + "/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		t.Fatalf("Pebble's /roots/0 is not PEM: %q", data)
-	}
-	return pool
-}
-
 // validations reads Pebble's log: how many distinct HTTP-01 challenges it
 // fetched from hostPort (domain:port), and how many authorizations it set
 // valid and invalid. (It logs nothing per TLS-ALPN-01 attempt.)
-func (p *pebble) validations(hostPort string) (http01, valid, invalid int) {
+func pebbleValidations(p *pebbletest.Pebble, hostPort string) (http01, valid, invalid int) {
 	urls := map[string]bool{}
-	log := p.log.String()
+	log := p.Log.String()
 	for line := range strings.Lines(log) {
 		if _, url, ok := strings.Cut(line, "Attempting to validate w/ HTTP: "); ok && strings.HasPrefix(url, "http://"+hostPort+"/") {
 			urls[strings.TrimSpace(url)] = true
 		}
 	}
 	return len(urls), logCount(log, "set VALID by completed challenge"), logCount(log, "set INVALID by completed challenge")
-}
-
-// startDNSStub serves, over TCP (all Pebble's -dnsserver client uses), A
-// 127.0.0.1 for domain and no records for anything else, so that Pebble's
-// validation connects to fe-php.
-func startDNSStub(t *testing.T, domain string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fqdn := dns.Fqdn(domain)
-	srv := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		for _, q := range r.Question {
-			switch {
-			case !strings.EqualFold(q.Name, fqdn):
-				m.Rcode = dns.RcodeNameError
-			case q.Qtype == dns.TypeA:
-				m.Answer = append(m.Answer, &dns.A{
-					Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
-					A:   net.IPv4(127, 0, 0, 1),
-				})
-			}
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return ln.Addr().String()
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fe-php/fe-php/internal/testutil"
+	"github.com/fe-php/fe-php/internal/testutil/pebbletest"
 )
 
 // binary is the fe-php executable TestMain builds.
@@ -42,6 +43,7 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	defer pebbletest.Cleanup() // the ACME tests' Pebble, if they built it
 	binary = filepath.Join(dir, "fe-php")
 	goTool, err := exec.LookPath("go")
 	if err != nil {

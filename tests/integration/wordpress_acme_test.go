@@ -22,6 +22,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/fe-php/fe-php/internal/testutil/pebbletest"
 )
 
 // TestWordPressACME is the ACME issue's "done when" end to end: Debian's
@@ -42,8 +44,8 @@ import (
 // /wp-admin/ (PHP-FPM) accepts only that cookie over HTTPS.
 func TestWordPressACME(t *testing.T) {
 	t.Parallel()
-	pebbleBin, pebbleSrc := buildPebble(t)
-	a := newWPACME(t, pebbleBin, pebbleSrc)
+	pebbletest.Build(t) // once, before anything starts
+	a := newWPACME(t)
 	w := startWordPress(t, wpOptions{TLS: true, ACME: a}) // returns once the certificate is served
 	_, tlsPort, _ := net.SplitHostPort(w.srv.TLSAddr)
 	wpReportPHP(t, w)
@@ -63,7 +65,7 @@ func TestWordPressACME(t *testing.T) {
 		if n := logCount(w.srv.Stderr(), "level=INFO", "certs: certificate obtained", "domain="+a.host); n != 1 {
 			t.Errorf("%d log lines say the certificate was obtained, want 1", n)
 		}
-		http01, valid, invalid := a.pb.validations(a.hostPort())
+		http01, valid, invalid := pebbleValidations(a.pb, a.hostPort())
 		if valid != 1 || invalid != 0 {
 			t.Errorf("Pebble set %d authorization(s) valid and %d invalid, want 1 and 0", valid, invalid)
 		}
@@ -169,11 +171,11 @@ func TestWordPressACME(t *testing.T) {
 type wpACME struct {
 	host              string
 	httpAddr, tlsAddr string
-	pb                *pebble
+	pb                *pebbletest.Pebble
 	roots             *x509.CertPool // Pebble's issuing root (/roots/0)
 }
 
-func newWPACME(t *testing.T, pebbleBin, pebbleSrc string) *wpACME {
+func newWPACME(t *testing.T) *wpACME {
 	t.Helper()
 	httpPort, tlsPort := freePortsTLSUDP(t)
 	a := &wpACME{
@@ -181,8 +183,8 @@ func newWPACME(t *testing.T, pebbleBin, pebbleSrc string) *wpACME {
 		httpAddr: fmt.Sprintf("127.0.0.1:%d", httpPort),
 		tlsAddr:  fmt.Sprintf("127.0.0.1:%d", tlsPort),
 	}
-	a.pb = startPebble(t, pebbleBin, pebbleSrc, a.host, httpPort, tlsPort, 90*24*time.Hour)
-	a.roots = a.pb.issuingRoot(t)
+	a.pb = pebbletest.Start(t, pebbletest.Options{HTTPPort: httpPort, TLSPort: tlsPort, Validity: 90 * 24 * time.Hour, Domain: a.host})
+	a.roots = a.pb.IssuingRoot(t)
 	return a
 }
 
@@ -197,7 +199,7 @@ acme_ca = %q
 acme_ca_root = %q
 storage_dir = %q
 http3 = true
-`, a.tlsAddr, a.host, a.pb.directory, a.pb.minica, t.TempDir())
+`, a.tlsAddr, a.host, a.pb.Directory, a.pb.MiniCA, t.TempDir())
 }
 
 // start starts fe-php with config on the fixed ports and waits (90s at
