@@ -505,20 +505,7 @@ func (a *adminerSite) do(t *testing.T, method, path string, body io.Reader, cont
 
 func (a *adminerSite) send(t *testing.T, req *http.Request, follow bool) (*http.Response, []byte) {
 	t.Helper()
-	c := *a.client
-	if !follow {
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
-	}
-	return resp, body
+	return clientDo(t, a.client, req, follow)
 }
 
 // wantNoError fails if Adminer's page shows an error message.

@@ -417,18 +417,5 @@ func (w *dwSite) postForm(t *testing.T, path string, form url.Values) (*http.Res
 // do sends req with the site's cookies, following redirects or not.
 func (w *dwSite) do(t *testing.T, req *http.Request, follow bool) (*http.Response, []byte) {
 	t.Helper()
-	c := *w.client
-	if !follow {
-		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
-	}
-	return resp, body
+	return clientDo(t, w.client, req, follow)
 }

@@ -118,16 +118,7 @@ func fetchURL(t *testing.T, c *http.Client, url string, headers ...string) (*htt
 		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: reading the body: %v", url, err)
-	}
-	return resp, body
+	return clientDo(t, c, req, true)
 }
 
 func serverVars(t *testing.T, resp *http.Response, body []byte) map[string]any {

@@ -507,3 +507,24 @@ func repoRoot(t *testing.T) string {
 	}
 	return root
 }
+
+// clientDo sends req through c (with its cookie jar), following redirects
+// or not, and reads the body.
+func clientDo(t testing.TB, c *http.Client, req *http.Request, follow bool) (*http.Response, []byte) {
+	t.Helper()
+	if !follow {
+		cc := *c
+		cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		c = &cc
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
+	}
+	return resp, body
+}
