@@ -74,6 +74,14 @@ type Server struct {
 	// ShutdownTimeout is the grace period in-flight requests get on
 	// SIGTERM or SIGINT before their connections are closed.
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// Workers is how many worker processes serve, each a complete fe-php
+	// with this configuration's sizes on the supervisor's listeners (0:
+	// one, or two when embedded PHP is used, so that a PHP crash leaves a
+	// worker serving). See WorkerCount.
+	Workers int `toml:"workers"`
+	// PIDFile, if set, is where the supervisor writes its process id
+	// (fe-php reload and upgrade read it).
+	PIDFile string `toml:"pid_file"`
 	// MaxHeaderBytes bounds the size of a request's headers.
 	MaxHeaderBytes Size `toml:"max_header_bytes"`
 	// MaxBodySize bounds the size of a request body (413 beyond); 0 means
@@ -527,6 +535,23 @@ func Default() Config {
 			},
 		},
 	}
+}
+
+// WorkerCount is the number of worker processes: server.workers, or when
+// that is 0, 2 if embedded PHP serves some path (a worker that crashes
+// then leaves the other serving while it is replaced) and 1 otherwise.
+// Each worker has the whole configuration's sizes: worker_pool_size PHP
+// threads, max_size FPM connections and so on are per worker, so that
+// the kernel's choice of worker for a connection never leaves a request
+// waiting for a thread while another worker has one free.
+func (c *Config) WorkerCount() int {
+	switch {
+	case c.Server.Workers > 0:
+		return c.Server.Workers
+	case c.UsedBackends()[BackendEmbedded]:
+		return 2
+	}
+	return 1
 }
 
 // FPMEnabled reports whether the fastcgi backend is enabled.

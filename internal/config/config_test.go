@@ -379,3 +379,23 @@ http3 = true
 	wantError(t, errs, 8, "server.tls", "neither cert_file and key_file nor domains")
 	wantError(t, errs, 10, "server.tls.hsts", "max-age=")
 }
+
+func TestWorkerCount(t *testing.T) {
+	for _, c := range []struct {
+		workers, pool int
+		backend       string
+		want          int
+	}{
+		{0, 8, BackendEmbedded, 2},
+		{0, 1, BackendEmbedded, 2},
+		{0, 8, BackendFastCGI, 1},
+		{0, 8, BackendStatic, 1},
+		{3, 8, BackendStatic, 3},
+	} {
+		cfg := Default()
+		cfg.Server.Workers, cfg.PHP.WorkerPoolSize, cfg.Backend.DefaultBackend = c.workers, c.pool, c.backend
+		if got := cfg.WorkerCount(); got != c.want {
+			t.Errorf("workers=%d pool=%d %s: %d, want %d", c.workers, c.pool, c.backend, got, c.want)
+		}
+	}
+}

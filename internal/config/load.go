@@ -156,6 +156,7 @@ func (c *Config) resolvePaths() {
 		abs(&c.PHP.INIFile)
 	}
 	abs(&c.Server.TempDir)
+	abs(&c.Server.PIDFile)
 	abs(&c.Server.TLS.CertFile)
 	abs(&c.Server.TLS.KeyFile)
 	abs(&c.Server.TLS.ACMECARoot)

@@ -76,6 +76,9 @@ func (c *Config) validateServer(v *validator) {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		v.fail("server.listen", "port %q is not a number from 0 to 65535", port)
 	}
+	if s.Workers < 0 || s.Workers > 64 {
+		v.fail("server.workers", "must be from 0 (automatic) to 64, got %d", s.Workers)
+	}
 	if s.ClientBodyBufferSize < 0 {
 		v.fail("server.client_body_buffer_size", "must not be negative")
 	}
