@@ -3,7 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 
@@ -13,8 +15,9 @@ import (
 )
 
 // Listeners are the sockets fe-php serves on. They are opened apart from
-// the Server so that they can outlive it (a new configuration, or a new
-// binary, takes them over).
+// the Server so that they can outlive it: the supervisor holds them and
+// its workers serve on copies, and a new configuration or a new binary
+// takes them over.
 type Listeners struct {
 	// HTTP is server.listen: plain HTTP.
 	HTTP net.Listener
@@ -23,48 +26,170 @@ type Listeners struct {
 	// QUIC is the UDP socket on server.tls.listen's port for HTTP/3 (nil
 	// unless server.tls.http3).
 	QUIC net.PacketConn
-	// Admin is admin.listen: metrics and probes (nil when off).
+	// Admin is admin.listen: metrics and probes (nil when off). In a
+	// worker it is the private socket the supervisor asks for them on.
 	Admin net.Listener
+
+	// Keys are the configured addresses the sockets were opened for, by
+	// role ("http", "https", "quic", "admin"): a new configuration that
+	// names the same address takes the socket over (see Listen).
+	Keys map[string]string
 }
 
-// Listen opens the listeners cfg asks for. Sockets systemd passed (socket
-// activation, LISTEN_FDS) are used for the listen keys whose port they
-// have, so that a restart refuses no connection: systemd holds them
-// meanwhile. A passed socket that no key names is an error.
-func Listen(cfg *config.Config) (*Listeners, error) {
+// The roles of the sockets in Listeners, as Files and FromFiles name them.
+const (
+	RoleHTTP  = "http"
+	RoleHTTPS = "https"
+	RoleQUIC  = "quic"
+	RoleAdmin = "admin"
+)
+
+// Listen opens the listeners cfg asks for. A socket of old (the
+// listeners of the configuration or binary serving now, or nil) whose
+// role cfg configures with the same address is shared instead of opened
+// again, so that a reload or an upgrade never closes a listening socket
+// it keeps: connections wait in its backlog meanwhile. Sockets systemd
+// passed (socket activation, LISTEN_FDS) are used for the listen keys
+// whose port they have; a passed socket that no key names is an error.
+// The caller closes what old has that the result does not (CloseUnused).
+func Listen(cfg *config.Config, old *Listeners) (*Listeners, error) {
 	c := &cfg.Server
 	inh, err := inheritedSockets()
 	if err != nil {
 		return nil, err
 	}
-	l := &Listeners{}
+	l := &Listeners{Keys: map[string]string{}}
 	fail := func(err error) (*Listeners, error) {
-		l.Close()
+		l.CloseUnused(old)
 		inh.close()
 		return nil, err
 	}
-	if l.HTTP, err = inh.listen(c.Listen); err != nil {
+	// stream returns old's socket for role when its address is unchanged.
+	stream := func(role, addr string, have net.Listener) (net.Listener, error) {
+		l.Keys[role] = addr
+		if old != nil && have != nil && old.Keys[role] == addr {
+			return have, nil
+		}
+		return inh.listen(addr)
+	}
+	if l.HTTP, err = stream(RoleHTTP, c.Listen, old.get(RoleHTTP)); err != nil {
 		return fail(fmt.Errorf("server.listen %s: %w", c.Listen, err))
 	}
 	if c.TLSOn() {
-		if l.HTTPS, err = inh.listen(c.TLS.Listen); err != nil {
+		if l.HTTPS, err = stream(RoleHTTPS, c.TLS.Listen, old.get(RoleHTTPS)); err != nil {
 			return fail(fmt.Errorf("server.tls.listen %s: %w", c.TLS.Listen, err))
 		}
 		if c.TLS.HTTP3 {
 			// The same port as HTTPS (Alt-Svc names a port only), on UDP.
-			addr := l.HTTPS.Addr().(*net.TCPAddr)
-			if l.QUIC, err = inh.listenUDP(addr); err != nil {
-				return fail(fmt.Errorf("server.tls.http3: UDP %s: %w", addr, err))
+			l.Keys[RoleQUIC] = c.TLS.Listen
+			if old != nil && old.QUIC != nil && old.Keys[RoleQUIC] == c.TLS.Listen {
+				l.QUIC = old.QUIC
+			} else {
+				addr := l.HTTPS.Addr().(*net.TCPAddr)
+				if l.QUIC, err = inh.listenUDP(addr); err != nil {
+					return fail(fmt.Errorf("server.tls.http3: UDP %s: %w", addr, err))
+				}
 			}
 		}
 	}
 	if a := cfg.Admin.Listen; a != "" {
-		if l.Admin, err = inh.listen(a); err != nil {
+		if l.Admin, err = stream(RoleAdmin, a, old.get(RoleAdmin)); err != nil {
 			return fail(fmt.Errorf("admin.listen %s: %w", a, err))
 		}
 	}
 	if left := inh.unused(); left != "" {
 		return fail(fmt.Errorf("systemd passed sockets that no listen key names: %s", left))
+	}
+	return l, nil
+}
+
+// get returns the stream listener of role (nil if none, or l is nil).
+func (l *Listeners) get(role string) net.Listener {
+	if l == nil {
+		return nil
+	}
+	switch role {
+	case RoleHTTP:
+		return l.HTTP
+	case RoleHTTPS:
+		return l.HTTPS
+	case RoleAdmin:
+		return l.Admin
+	}
+	return nil
+}
+
+// sockets lists l's sockets by role.
+func (l *Listeners) sockets() map[string]io.Closer {
+	m := map[string]io.Closer{}
+	if l == nil {
+		return m
+	}
+	for role, c := range map[string]io.Closer{RoleHTTP: l.HTTP, RoleHTTPS: l.HTTPS, RoleAdmin: l.Admin} {
+		if c != nil { // a nil net.Listener converts to a nil io.Closer
+			m[role] = c
+		}
+	}
+	if l.QUIC != nil {
+		m[RoleQUIC] = l.QUIC
+	}
+	return m
+}
+
+// Files returns a duplicate descriptor of each socket, by role, to hand
+// to another process; the caller closes them once it has.
+func (l *Listeners) Files() (map[string]*os.File, error) {
+	files := map[string]*os.File{}
+	for role, c := range l.sockets() {
+		fc, ok := c.(interface{ File() (*os.File, error) })
+		if !ok {
+			closeFiles(files)
+			return nil, fmt.Errorf("%s socket %T cannot be handed on", role, c)
+		}
+		f, err := fc.File()
+		if err != nil {
+			closeFiles(files)
+			return nil, fmt.Errorf("%s socket: %w", role, err)
+		}
+		files[role] = f
+	}
+	return files, nil
+}
+
+func closeFiles(files map[string]*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// FromFiles makes Listeners of sockets handed on by Files (in another
+// process), with the keys they were opened for. It takes ownership of
+// the files.
+func FromFiles(files map[string]*os.File, keys map[string]string) (*Listeners, error) {
+	l := &Listeners{Keys: keys}
+	defer closeFiles(files) // the listeners hold descriptors of their own
+	for role, f := range files {
+		var err error
+		switch role {
+		case RoleQUIC:
+			l.QUIC, err = net.FilePacketConn(f)
+		case RoleHTTP:
+			l.HTTP, err = net.FileListener(f)
+		case RoleHTTPS:
+			l.HTTPS, err = net.FileListener(f)
+		case RoleAdmin:
+			l.Admin, err = net.FileListener(f)
+		default:
+			err = errors.New("unknown role")
+		}
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("inherited %s socket: %w", role, err)
+		}
+	}
+	if l.HTTP == nil {
+		l.Close()
+		return nil, errors.New("no inherited http socket")
 	}
 	return l, nil
 }
@@ -142,18 +267,20 @@ func (inh *inherited) close() {
 
 // Close closes every listener.
 func (l *Listeners) Close() error {
+	return l.CloseUnused(nil)
+}
+
+// CloseUnused closes the sockets of l that keep does not share.
+func (l *Listeners) CloseUnused(keep *Listeners) error {
+	kept := map[io.Closer]bool{}
+	for _, c := range keep.sockets() {
+		kept[c] = true
+	}
 	var errs []error
-	if l.HTTP != nil {
-		errs = append(errs, l.HTTP.Close())
-	}
-	if l.HTTPS != nil {
-		errs = append(errs, l.HTTPS.Close())
-	}
-	if l.QUIC != nil {
-		errs = append(errs, l.QUIC.Close())
-	}
-	if l.Admin != nil {
-		errs = append(errs, l.Admin.Close())
+	for _, c := range l.sockets() {
+		if !kept[c] {
+			errs = append(errs, c.Close())
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -70,8 +70,11 @@ type Server struct {
 	certs   atomic.Pointer[certs.Manager]
 
 	// OnServing, if set, is called once every listener serves (systemd's
-	// READY=1).
+	// READY=1, or a worker's report to its supervisor).
 	OnServing func()
+	// Worker marks a supervisor's worker process: it logs that it serves
+	// at debug level only, as the supervisor logs "serving" for them all.
+	Worker bool
 
 	// The admin listener's (see admin.go): metrics is nil without it.
 	metrics  *metrics.Metrics
@@ -584,7 +587,9 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	if lns.HTTPS != nil {
 		port := lns.HTTPS.Addr().(*net.TCPAddr).Port
 		s.httpsPort = strconv.Itoa(port)
-		if lns.QUIC != nil {
+		if c.TLS.HTTP3 {
+			// Also in a worker without the QUIC socket: another worker of
+			// the supervisor's serves HTTP/3 on that port.
 			s.altSvc = altSvcHeader(port)
 		}
 		// After the listeners are bound: ACME challenges may start at once.
@@ -631,7 +636,11 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 		serve("admin", func() error { return admin.Serve(lns.Admin) })
 		attrs = append(attrs, slog.String("admin", lns.Admin.Addr().String()))
 	}
-	s.log.Info("serving", append(attrs, slog.String("config", s.cfg.File),
+	level, msg := slog.LevelInfo, "serving"
+	if s.Worker {
+		level, msg = slog.LevelDebug, "worker serving"
+	}
+	s.log.Log(ctx, level, msg, append(attrs, slog.String("config", s.cfg.File),
 		slog.String("default_backend", s.cfg.Backend.DefaultBackend), slog.Int("rules", len(s.routes)))...)
 	if s.OnServing != nil {
 		s.OnServing()
