@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/fe-php/fe-php/internal/fastcgi"
 )
@@ -78,5 +79,82 @@ fe_php_embedded_requests_waiting 7
 `
 	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "fe_php_fastcgi_breaker_state", "fe_php_embedded_requests_waiting"); err != nil {
 		t.Error(err)
+	}
+}
+
+// Two workers' metrics merge into one server's: counts and histograms
+// add up, build_info and the breaker state do not.
+func TestMerge(t *testing.T) {
+	gather := func(busy int, requests int) []*dto.MetricFamily {
+		m := New()
+		m.BuildInfo("test", "8.2.0")
+		m.Embedded(func() (int, int, int) { return busy, 4, 0 })
+		m.FastCGI("127.0.0.1:9000", func() fastcgi.PoolStats { return fastcgi.PoolStats{Dials: 1} },
+			func() (bool, int, [3]uint64) { return true, busy % 3, [3]uint64{} })
+		r := m.Route("embedded", "default")
+		for range requests {
+			r.Observe(200, 3*time.Millisecond)
+		}
+		mfs, err := m.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mfs
+	}
+	a, b := gather(1, 2), gather(2, 5)
+	merged := Merge(a, b)
+	value := func(name string, labels ...string) float64 {
+		for _, f := range merged {
+			if f.GetName() != name {
+				continue
+			}
+		series:
+			for _, m := range f.Metric {
+				for i := 0; i+1 < len(labels); i += 2 {
+					found := false
+					for _, l := range m.Label {
+						found = found || (l.GetName() == labels[i] && l.GetValue() == labels[i+1])
+					}
+					if !found {
+						continue series
+					}
+				}
+				switch {
+				case m.Counter != nil:
+					return m.Counter.GetValue()
+				case m.Gauge != nil:
+					return m.Gauge.GetValue()
+				case m.Histogram != nil:
+					return float64(m.Histogram.GetSampleCount())
+				}
+			}
+		}
+		t.Fatalf("no series %s %v", name, labels)
+		return 0
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"fe_php_requests_total", []string{"status_class", "2xx"}, 7},
+		{"fe_php_request_duration_seconds", nil, 7},
+		{"fe_php_embedded_slots_busy", nil, 3},
+		{"fe_php_embedded_slots_capacity", nil, 8},
+		{"fe_php_fastcgi_dials_total", nil, 2},
+		{"fe_php_fastcgi_breaker_state", nil, 2},
+		{"fe_php_build_info", nil, 1},
+	} {
+		if got := value(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	// The inputs are untouched, and the result passes the lint.
+	if got := a[0].GetName(); got == "" {
+		t.Error("input changed")
+	}
+	problems, err := promlint.NewWithMetricFamilies(merged).Lint()
+	if err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", err, problems)
 	}
 }
