@@ -2,6 +2,7 @@ package certs
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -31,6 +33,10 @@ type acmeCerts struct {
 	logger *slog.Logger
 	cancel context.CancelFunc // stops obtain and renew jobs started by New
 	cached chan struct{}      // a certificate entered the cache (1-buffered wake-up)
+
+	domains []string
+	mu      sync.Mutex
+	tried   map[string]time.Time // the last storage load of a missing certificate, by name
 }
 
 // newACME sets up certmagic for opts and starts managing opts.Domains:
@@ -77,7 +83,7 @@ func newACME(ctx context.Context, opts *Options, logger *slog.Logger) (*acmeCert
 	f.Close()
 	os.Remove(f.Name())
 
-	a := &acmeCerts{logger: logger, cached: make(chan struct{}, 1)}
+	a := &acmeCerts{logger: logger, cached: make(chan struct{}, 1), domains: domains, tried: map[string]time.Time{}}
 	zl := newZapLogger(logger)
 	a.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return a.cfg, nil },
@@ -137,6 +143,42 @@ func newACME(ctx context.Context, opts *Options, logger *slog.Logger) (*acmeCert
 	}
 	a.waitCached(ctx, stored)
 	return a, nil
+}
+
+// getCertificate is certmagic's, except that a handshake for a domain
+// with no certificate in memory looks in storage first: another process on the same storage, a sibling worker
+// or another instance of a cluster, may have obtained it meanwhile, and
+// certmagic would only find it when its own obtain job gets the lock.
+func (a *acmeCerts) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	cert, err := a.cfg.GetCertificate(hello)
+	if err == nil {
+		return cert, nil
+	}
+	name := strings.ToLower(hello.ServerName)
+	if name == "" {
+		name = a.domains[0]
+	}
+	if !slices.Contains(a.domains, name) {
+		return cert, err
+	}
+	// A stat each miss (a miss is a failed handshake anyway); a load at
+	// most once a second a name, in case the stored one is unusable.
+	if !a.cfg.Storage.Exists(hello.Context(), certmagic.StorageKeys.SiteCert(a.issuer.IssuerKey(), name)) {
+		return cert, err
+	}
+	a.mu.Lock()
+	recent := time.Since(a.tried[name]) < time.Second
+	if !recent {
+		a.tried[name] = time.Now()
+	}
+	a.mu.Unlock()
+	if recent {
+		return cert, err
+	}
+	if _, lerr := a.cfg.CacheManagedCertificate(hello.Context(), name); lerr != nil {
+		return cert, err
+	}
+	return a.cfg.GetCertificate(hello)
 }
 
 // waitCached waits, for at most storedLoadTimeout, until each of names

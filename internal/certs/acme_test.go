@@ -251,3 +251,34 @@ func TestACMERenewal(t *testing.T) {
 		return s.logs.count("level=INFO", "certs: certificate renewed", "domain="+s.domain) > 0
 	})
 }
+
+// A Manager on the same storage as another (a sibling worker process, or
+// another instance of a cluster) serves the certificate the other one
+// obtained from its first handshake after it is stored, while its own
+// obtain job still waits for the storage lock (certmagic polls it once a
+// second, and would load the certificate only then).
+func TestACMESharedStorage(t *testing.T) {
+	t.Parallel()
+	s := newACMESite(t, "shared.fe-php.test", 90*24*time.Hour, func(o *Options) { o.DisableTLSALPNChallenge = true })
+	opts := s.opts
+	opts.Logger, _ = newTestLogger(t)
+	sibling, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sibling.Close() })
+	ln := listen(t)
+	serveHTTPS(t, ln, sibling.TLSConfig(), hello)
+	if _, err := handshake(ln.Addr().String(), s.domain, s.roots); err == nil {
+		t.Fatal("the sibling served a certificate before any was obtained")
+	}
+
+	leaf := s.waitCert(t, "the first Manager's certificate", nil)
+	st, err := handshake(ln.Addr().String(), s.domain, s.roots)
+	if err != nil {
+		t.Fatalf("the sibling's first handshake after the certificate was stored: %v", err)
+	}
+	if got := st.PeerCertificates[0]; !got.Equal(leaf) {
+		t.Errorf("the sibling serves serial %v, want the stored %v", got.SerialNumber, leaf.SerialNumber)
+	}
+}

@@ -158,7 +158,7 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 			return nil, err
 		}
 		m.acme = a
-		m.tls.GetCertificate = a.cfg.GetCertificate
+		m.tls.GetCertificate = a.getCertificate
 		m.tls.NextProtos = append(m.tls.NextProtos, a.nextProtos()...)
 	default:
 		return nil, errors.New("certs: no certificate: set a certificate and key file, or domains for ACME")
