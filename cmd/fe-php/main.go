@@ -2,9 +2,11 @@
 // request path through the backend that fits it best (embedded libphp,
 // PHP-FPM over FastCGI, or static files), chosen by a TOML file.
 //
-//	fe-php run    [-c FILE]          serve
-//	fe-php check  [-c FILE]          validate a config, print every error
-//	fe-php routes [-c FILE] PATH...  show which rule and backend serve each path
+//	fe-php run     [-c FILE]          serve (a supervisor and its workers)
+//	fe-php reload  [-c FILE]          validate FILE, then have the running server reload it
+//	fe-php upgrade [-c FILE]          have the running server re-execute its binary
+//	fe-php check   [-c FILE]          validate a config, print every error
+//	fe-php routes  [-c FILE] PATH...  show which rule and backend serve each path
 //	fe-php version
 package main
 
@@ -21,26 +23,27 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"syscall"
 	"text/tabwriter"
 
 	"github.com/coreos/go-systemd/v22/daemon"
-	"golang.org/x/sys/unix"
 
 	"github.com/fe-php/fe-php/internal/config"
 	"github.com/fe-php/fe-php/internal/router"
 	"github.com/fe-php/fe-php/internal/server"
+	"github.com/fe-php/fe-php/internal/supervisor"
 	"github.com/fe-php/fe-php/internal/version"
 )
 
 const defaultConfig = "fe-php.toml"
 
 const usage = `usage:
-  fe-php run    [-c FILE]          serve HTTP with the configuration in FILE
-  fe-php check  [-c FILE]          validate FILE; print every error; exit 1 if any
-  fe-php routes [-c FILE] PATH...  print the rule and backend that serve each path
-  fe-php version                   print the version
+  fe-php run     [-c FILE]          serve HTTP with the configuration in FILE
+  fe-php reload  [-c FILE]          validate FILE, then tell the server running it to reload it
+  fe-php upgrade [-c FILE]          tell the server running FILE to start the binary on disk in its place
+  fe-php check   [-c FILE]          validate FILE; print every error; exit 1 if any
+  fe-php routes  [-c FILE] PATH...  print the rule and backend that serve each path
+  fe-php version                    print the version
 
 FILE defaults to ./fe-php.toml.
 `
@@ -60,7 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	cfgPath := fs.String("c", defaultConfig, "configuration file")
 	switch cmd {
-	case "run", "check", "routes":
+	case "worker": // started by "fe-php run" only
+		return cmdWorker(stderr)
+	case "run", "check", "routes", "reload", "upgrade":
 		if err := fs.Parse(args); err != nil {
 			return 2
 		}
@@ -79,6 +84,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(*cfgPath, stderr)
 	case "check":
 		return cmdCheck(*cfgPath, stdout, stderr)
+	case "reload":
+		return cmdSignal(*cfgPath, syscall.SIGHUP, stdout, stderr)
+	case "upgrade":
+		return cmdSignal(*cfgPath, syscall.SIGUSR2, stdout, stderr)
 	default:
 		return cmdRoutes(*cfgPath, fs.Args(), stdout, stderr)
 	}
@@ -199,64 +208,120 @@ func newLogger(c *config.Server, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+// cmdRun runs the supervisor: it binds the listeners and runs the worker
+// processes (cmdWorker) that serve on them.
 func cmdRun(path string, stderr io.Writer) int {
-	cfg, err := config.Load(path)
-	if err != nil {
-		printErrors(stderr, err)
-		fmt.Fprintf(stderr, "fe-php: not starting: fix %s (fe-php check -c %s lists every problem)\n", path, path)
-		return 1
+	data, err := os.ReadFile(path)
+	if err == nil {
+		var cfg *config.Config
+		if cfg, err = config.Parse(path, data); err == nil {
+			return supervise(path, cfg, data, stderr)
+		}
+	} else {
+		err = config.Errors{{Msg: fmt.Sprintf("cannot read config: %v", err)}}
 	}
-	log := newLogger(&cfg.Server, stderr)
-	srv, err := server.New(cfg, log)
-	if err != nil {
-		log.Error("not starting", slog.String("config", path), slog.Any("error", err))
-		return 1
-	}
-	defer srv.Close()
+	printErrors(stderr, err)
+	fmt.Fprintf(stderr, "fe-php: not starting: fix %s (fe-php check -c %s lists every problem)\n", path, path)
+	return 1
+}
 
-	lns, err := server.Listen(cfg)
+func supervise(path string, cfg *config.Config, data []byte, stderr io.Writer) int {
+	log := newLogger(&cfg.Server, stderr)
+	sup, err := supervisor.New(supervisor.Options{
+		ConfigPath: path,
+		Config:     cfg,
+		ConfigData: data,
+		Log:        log,
+		Notify:     func(state string) { sdNotify(log, state) },
+	})
 	if err != nil {
-		log.Error("not starting: cannot listen", slog.Any("error", err))
+		log.Error("not starting", slog.Any("error", err))
 		return 1
 	}
 	// The signal handlers stay installed until the process exits: with
-	// the default action back, a second SIGTERM (or a SIGHUP from
-	// logrotate) during the graceful shutdown would kill the process
-	// before the backends are closed and the access log is flushed.
+	// the default action back, a second SIGTERM during the graceful
+	// shutdown would kill the supervisor before its workers have drained.
 	ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	// Notify before the goroutine starts: an early SIGHUP must not kill us.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go reopenOnHUP(ctx, hup, srv, log)
-	// systemd (Type=notify): READY once every listener serves, STOPPING
-	// when the graceful shutdown begins. Without NOTIFY_SOCKET, nothing.
-	srv.OnServing = func() { sdNotify(log, daemon.SdNotifyReady) }
-	context.AfterFunc(ctx, func() { sdNotify(log, daemon.SdNotifyStopping) })
-	if err := srv.Serve(ctx, lns); err != nil {
+	if err := sup.Run(ctx); err != nil {
+		log.Error("not starting", slog.String("config", path), slog.Any("error", err))
+		return 1
+	}
+	return 0
+}
+
+// cmdWorker is a worker process: a complete fe-php serving on the sockets
+// and the configuration its supervisor handed it.
+func cmdWorker(stderr io.Writer) int {
+	h, err := supervisor.WorkerHandoff()
+	if err != nil {
+		fmt.Fprintf(stderr, "fe-php worker: %v\n", err)
+		return 2
+	}
+	cfg, err := config.Parse(h.Config, h.ConfigData)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	cfg.Admin.ShutdownDelay.Duration = 0 // the supervisor waits it out
+	log := newLogger(&cfg.Server, stderr)
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		log.Error("not starting", slog.String("config", h.Config), slog.Any("error", err))
+		return 1
+	}
+	defer srv.Close()
+	srv.Worker = true
+	srv.OnServing = h.Ready
+	ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// Notify before the goroutine starts: an early signal must not kill us.
+	reopen := make(chan os.Signal, 1)
+	signal.Notify(reopen, syscall.SIGHUP, syscall.SIGUSR1)
+	go reopenLogs(ctx, reopen, srv, log)
+	if err := srv.Serve(ctx, h.Listeners); err != nil {
 		log.Error("server error", slog.Any("error", err))
 		return 1
 	}
 	return 0
 }
 
-// reopenOnHUP reopens log files (logrotate) and re-reads certificate
-// files on SIGHUP.
-func reopenOnHUP(ctx context.Context, hup <-chan os.Signal, srv *server.Server, log *slog.Logger) {
+// reopenLogs reopens log files (logrotate) and re-reads certificate
+// files when the supervisor passes SIGUSR1 on.
+func reopenLogs(ctx context.Context, sig <-chan os.Signal, srv *server.Server, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-hup:
-			sdNotify(log, daemon.SdNotifyReloading+"\nMONOTONIC_USEC="+monotonicUsec())
-			err := srv.Reload()
-			sdNotify(log, daemon.SdNotifyReady)
-			if err != nil {
-				log.Error("reload (SIGHUP)", slog.Any("error", err))
+		case <-sig:
+			if err := srv.Reload(); err != nil {
+				log.Error("reopening logs", slog.Any("error", err))
 			} else {
-				log.Info("logs reopened, certificates re-read (SIGHUP)")
+				log.Info("logs reopened, certificates re-read")
 			}
 		}
 	}
+}
+
+// cmdSignal sends sig to the supervisor serving the configuration at
+// path, after validating it when reloading.
+func cmdSignal(path string, sig syscall.Signal, stdout, stderr io.Writer) int {
+	cfg, err := config.Load(path)
+	if err != nil {
+		n := printErrors(stderr, err)
+		fmt.Fprintf(stderr, "%s: %d error(s); not reloading: the running configuration keeps serving\n", path, n)
+		return 1
+	}
+	pid, err := supervisor.Find(path, cfg.Server.PIDFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "fe-php: %v\n", err)
+		return 1
+	}
+	if err := syscall.Kill(pid, sig); err != nil {
+		fmt.Fprintf(stderr, "fe-php: signalling the server (pid %d): %v\n", pid, err)
+		return 1
+	}
+	what := map[syscall.Signal]string{syscall.SIGHUP: "reload", syscall.SIGUSR2: "upgrade"}[sig]
+	fmt.Fprintf(stdout, "fe-php: asked the server (pid %d) to %s; its log says how it went\n", pid, what)
+	return 0
 }
 
 // sdNotify tells systemd of a state change (Type=notify services); a
@@ -265,16 +330,6 @@ func sdNotify(log *slog.Logger, state string) {
 	if _, err := daemon.SdNotify(false, state); err != nil {
 		log.Warn("systemd notification failed", slog.String("state", state), slog.Any("error", err))
 	}
-}
-
-// monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
-// with RELOADING=1 (Type=notify-reload).
-func monotonicUsec() string {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return "0"
-	}
-	return strconv.FormatInt(ts.Nano()/1000, 10)
 }
 
 // checkLogPath tells whether a log file could be opened for appending at

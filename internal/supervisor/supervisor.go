@@ -1,0 +1,579 @@
+// Package supervisor runs fe-php as nginx runs: a small supervisor process
+// binds the listening sockets and runs server.workers worker processes,
+// each a complete fe-php (with its own PHP threads) serving on copies of
+// them.
+//
+// The supervisor never loads PHP, so a crash in PHP ends one worker: the
+// listening sockets stay open in the supervisor and the other workers,
+// only that worker's requests in flight fail, and a new worker replaces
+// it at once (backed off when it keeps crashing). SIGHUP reloads the
+// configuration: it is validated first, a new generation of workers
+// starts on it, and only once all of them serve are the old ones drained.
+// SIGUSR2 starts the binary on disk as a new supervisor that takes the
+// sockets over the same way, after which this one drains and exits.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fe-php/fe-php/internal/config"
+	"github.com/fe-php/fe-php/internal/server"
+)
+
+// Options configure a Supervisor.
+type Options struct {
+	// ConfigPath is the configuration file; Config is it, loaded and
+	// validated, and ConfigData its bytes.
+	ConfigPath string
+	Config     *config.Config
+	ConfigData []byte
+	// Log is the supervisor's log.
+	Log *slog.Logger
+	// Notify tells systemd of a state change (sd_notify); nil: nothing.
+	Notify func(state string)
+}
+
+// generation is the workers of one configuration.
+type generation struct {
+	n    int
+	cfg  *config.Config
+	data []byte
+	lns  *server.Listeners
+	size int
+}
+
+// Supervisor runs and replaces the worker processes. Create it with New;
+// Run runs it until it is stopped.
+type Supervisor struct {
+	path   string
+	exe    string // the binary on disk, for upgrades
+	log    *slog.Logger
+	notify func(string)
+
+	controlDir  string // 0700, the workers' control sockets ("" without admin)
+	nextControl int
+	spawn       chan func() // runs on one locked thread: see spawner
+
+	mu      sync.Mutex
+	gen     *generation
+	workers []*worker   // every live worker, of any generation
+	crashes map[int]int // consecutive early deaths by slot, for the backoff
+	exits   chan *worker
+
+	draining atomic.Bool
+	stats    stats
+}
+
+// New prepares a supervisor for the configuration in o.
+func New(o Options) (*Supervisor, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("cannot find fe-php's own binary: %w", err)
+	}
+	s := &Supervisor{
+		path:    o.ConfigPath,
+		exe:     exe,
+		log:     o.Log,
+		notify:  o.Notify,
+		spawn:   make(chan func()),
+		crashes: map[int]int{},
+		exits:   make(chan *worker, 16),
+	}
+	if s.notify == nil {
+		s.notify = func(string) {}
+	}
+	s.gen = &generation{n: 1, cfg: o.Config, data: o.ConfigData, size: o.Config.WorkerCount()}
+	go s.spawner()
+	return s, nil
+}
+
+// spawner starts the worker processes from one OS thread that never
+// ends: Linux ties a child's parent-death signal to the thread that
+// forked it, so a worker started from a thread Go later retires would be
+// told its supervisor died.
+func (s *Supervisor) spawner() {
+	runtime.LockOSThread()
+	for f := range s.spawn {
+		f()
+	}
+}
+
+func (s *Supervisor) start(g *generation, slot int) (*worker, error) {
+	var w *worker
+	var err error
+	done := make(chan struct{})
+	s.spawn <- func() {
+		w, err = s.startWorker(g, slot, s.exits)
+		close(done)
+	}
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.workers = append(s.workers, w)
+	s.mu.Unlock()
+	return w, nil
+}
+
+// Run opens the listeners (or takes over an upgraded-from binary's),
+// starts the first generation of workers and supervises them until ctx is
+// done, then drains them. SIGHUP and SIGUSR2 reload and upgrade.
+func (s *Supervisor) Run(ctx context.Context) error {
+	cfg := s.gen.cfg
+	up, err := upgradeHandoff()
+	if err != nil {
+		return err
+	}
+	var old *server.Listeners
+	if up != nil {
+		old = up.Listeners
+	}
+	if s.gen.lns, err = server.Listen(cfg, old); err != nil {
+		if old != nil {
+			old.Close()
+		}
+		return fmt.Errorf("cannot listen: %w", err)
+	}
+	if old != nil {
+		old.CloseUnused(s.gen.lns)
+	}
+	defer func() { s.gen.lns.Close() }()
+	if cfg.Admin.Listen != "" {
+		if s.controlDir, err = os.MkdirTemp("", "fe-php-workers-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(s.controlDir)
+	}
+	// Installed before the workers start: an early signal must not kill
+	// the supervisor with its default action.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
+	if err := s.startGeneration(s.gen); err != nil {
+		s.stopAll(s.gen, 5*time.Second)
+		return fmt.Errorf("the workers did not start: %w", err)
+	}
+	var admin *http.Server
+	if s.gen.lns.Admin != nil {
+		admin = s.newAdmin()
+		go admin.Serve(s.gen.lns.Admin)
+	}
+	s.logServing(s.gen)
+	if up != nil {
+		up.Ready() // the old binary's supervisor now drains and exits
+	}
+	s.writePIDFile()
+	s.notify("READY=1")
+
+	busy := make(chan struct{}, 1) // one reload or upgrade at a time
+	handedOver := make(chan struct{})
+	for {
+		select {
+		case w := <-s.exits:
+			s.exited(w)
+		case sig := <-sigs:
+			if sig == syscall.SIGUSR1 {
+				s.reopenLogs()
+				continue
+			}
+			select {
+			case busy <- struct{}{}:
+			default:
+				s.log.Warn("a reload or upgrade is under way: signal ignored", slog.String("signal", sig.String()))
+				continue
+			}
+			go func() {
+				defer func() { <-busy }()
+				if sig == syscall.SIGHUP {
+					s.Reload()
+					return
+				}
+				if s.upgrade() {
+					close(handedOver)
+				}
+			}()
+		case <-handedOver:
+			s.shutdown(admin, false)
+			return nil
+		case <-ctx.Done():
+			s.shutdown(admin, true)
+			return nil
+		}
+	}
+}
+
+// reopenLogs has every worker reopen its log files and re-read its
+// certificate files (nginx's SIGUSR1, for logrotate): no PHP state is lost.
+func (s *Supervisor) reopenLogs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.workers {
+		w.signal(syscall.SIGUSR1)
+	}
+	s.log.Info("asked the workers to reopen their logs (SIGUSR1)")
+}
+
+// startGeneration starts g's workers and waits until each serves; it
+// fails if one exits first or none of that happens within a minute
+// (libphp and OPcache start in well under a second).
+func (s *Supervisor) startGeneration(g *generation) error {
+	var ws []*worker
+	for slot := range g.size {
+		w, err := s.start(g, slot)
+		if err != nil {
+			return err
+		}
+		ws = append(ws, w)
+	}
+	timeout := time.NewTimer(time.Minute)
+	defer timeout.Stop()
+	for _, w := range ws {
+		select {
+		case <-w.ready:
+		case <-w.done:
+			return fmt.Errorf("worker %d (pid %d): %s", w.slot, w.pid, exitCause(w.state))
+		case <-timeout.C:
+			return fmt.Errorf("worker %d (pid %d) did not serve within a minute", w.slot, w.pid)
+		}
+	}
+	return nil
+}
+
+// stopAll stops g's workers (nil: every worker) and waits for them, up to
+// grace; then kills what is left.
+func (s *Supervisor) stopAll(g *generation, grace time.Duration) {
+	s.mu.Lock()
+	var ws []*worker
+	for _, w := range s.workers {
+		if g == nil || w.gen == g {
+			w.retired = true
+			ws = append(ws, w)
+		}
+	}
+	s.mu.Unlock()
+	for _, w := range ws {
+		w.signal(syscall.SIGTERM)
+	}
+	deadline := time.After(grace)
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-deadline:
+			for _, w := range ws {
+				if !w.exited() {
+					s.log.Warn("worker did not stop in time: killed", slog.Int("pid", w.pid))
+					w.signal(syscall.SIGKILL)
+				}
+			}
+			for _, w := range ws {
+				<-w.done
+			}
+			return
+		}
+	}
+}
+
+// exited handles the end of a worker: unless it was retired on purpose,
+// it is a crash, and a new worker takes its slot, at once the first time
+// and after a growing delay when the slot's workers keep dying young.
+func (s *Supervisor) exited(w *worker) {
+	s.mu.Lock()
+	s.workers = slices.DeleteFunc(s.workers, func(x *worker) bool { return x == w })
+	current := w.gen == s.gen && !w.retired && !s.draining.Load()
+	s.mu.Unlock()
+	if !current {
+		s.log.Debug("worker stopped", slog.Int("pid", w.pid), slog.String("status", exitCause(w.state)))
+		return
+	}
+	s.stats.crashes.Add(1)
+	lived := time.Since(w.started)
+	s.mu.Lock()
+	if lived < 10*time.Second || !w.isReady() {
+		s.crashes[w.slot]++
+	} else {
+		s.crashes[w.slot] = 1
+	}
+	n := s.crashes[w.slot]
+	s.mu.Unlock()
+	delay := backoff(n)
+	s.log.Error("worker died; replacing it", slog.Int("pid", w.pid), slog.Int("slot", w.slot),
+		slog.String("cause", exitCause(w.state)), slog.Duration("lived", lived.Round(time.Millisecond)),
+		slog.Duration("restart_in", delay))
+	g := w.gen
+	time.AfterFunc(delay, func() {
+		s.mu.Lock()
+		stale := g != s.gen || s.draining.Load()
+		s.mu.Unlock()
+		if stale {
+			return
+		}
+		nw, err := s.start(g, w.slot)
+		if err != nil {
+			s.log.Error("cannot start a worker", slog.Int("slot", w.slot), slog.Any("error", err))
+			return
+		}
+		go func() {
+			select {
+			case <-nw.ready:
+				s.log.Info("worker replaced", slog.Int("pid", nw.pid), slog.Int("slot", nw.slot))
+			case <-nw.done:
+			}
+		}()
+	})
+}
+
+// backoff is the delay before the n-th consecutive replacement of a slot
+// whose workers die young: none for the first, then 0.1 s doubling up to
+// 10 s, so that a crash loop (a broken extension, a full disk) costs
+// little CPU and log.
+func backoff(n int) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	d := 100 * time.Millisecond << min(n-2, 7)
+	return min(d, 10*time.Second)
+}
+
+// Reload re-reads the configuration file and, if it is valid, replaces
+// the workers with a generation serving it; otherwise, or if the new
+// workers do not start, the old ones keep serving. It reports whether
+// the new configuration serves.
+func (s *Supervisor) Reload() bool {
+	s.notify("RELOADING=1\nMONOTONIC_USEC=" + monotonicUsec())
+	defer s.notify("READY=1")
+	s.log.Info("reloading the configuration", slog.String("config", s.path))
+	refuse := func(why string, err error) bool {
+		s.stats.reloads(false)
+		s.log.Error("reload refused: the running configuration keeps serving", slog.String("reason", why), slog.Any("error", err))
+		return false
+	}
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return refuse("cannot read the configuration", err)
+	}
+	cfg, err := config.Parse(s.path, data)
+	if err != nil {
+		return refuse("invalid configuration", err)
+	}
+	s.mu.Lock()
+	old := s.gen
+	s.mu.Unlock()
+	if cfg.Admin.Listen != "" && s.controlDir == "" || cfg.Admin.Listen == "" && s.controlDir != "" {
+		return refuse("admin.listen can only change its address on reload, not be turned on or off: restart", nil)
+	}
+	lns, err := server.Listen(cfg, old.lns)
+	if err != nil {
+		return refuse("cannot listen", err)
+	}
+	g := &generation{n: old.n + 1, cfg: cfg, data: data, lns: lns, size: cfg.WorkerCount()}
+	if err := s.startGeneration(g); err != nil {
+		s.stopAll(g, 5*time.Second)
+		lns.CloseUnused(old.lns)
+		return refuse("the new workers did not start", err)
+	}
+	s.mu.Lock()
+	s.gen = g
+	s.mu.Unlock()
+	s.stats.reloads(true)
+	s.log.Info("reloaded: the new workers serve; the old ones drain", slog.Int("generation", g.n), slog.Int("workers", g.size))
+	go func() {
+		s.stopAll(old, old.cfg.Server.ShutdownTimeout.Duration+5*time.Second)
+		old.lns.CloseUnused(g.lns)
+		s.log.Info("the old workers have stopped", slog.Int("generation", old.n))
+		if g.lns.Admin != old.lns.Admin && g.lns.Admin != nil {
+			s.log.Warn("admin.listen changed: restart to move the admin listener")
+		}
+	}()
+	return true
+}
+
+// shutdown stops serving. Unless the sockets were handed over to a new
+// binary, readiness fails first and the listeners close after
+// admin.shutdown_delay (Kubernetes' order); then the workers drain in
+// server.shutdown_timeout.
+func (s *Supervisor) shutdown(admin *http.Server, delay bool) {
+	if !delay && admin != nil {
+		// Handed over: the new supervisor answers the probes now.
+		admin.Shutdown(context.Background())
+		admin = nil
+	}
+	s.draining.Store(true)
+	s.notify("STOPPING=1")
+	cfg := s.current().cfg
+	if d := cfg.Admin.ShutdownDelay.Duration; delay && d > 0 && admin != nil {
+		s.log.Info("draining: /readyz fails; the listeners close after shutdown_delay", slog.Duration("shutdown_delay", d))
+		time.Sleep(d)
+	}
+	grace := cfg.Server.ShutdownTimeout.Duration
+	s.log.Info("shutting down: the workers drain", slog.Duration("grace", grace))
+	// The supervisor's copies first: once the workers close theirs, new
+	// connections are refused rather than left in a backlog no one reads.
+	lns := s.current().lns
+	if admin == nil {
+		lns.Close()
+	} else {
+		lns.CloseUnused(&server.Listeners{Admin: lns.Admin}) // closed by admin.Shutdown
+	}
+	s.stopAll(nil, grace+5*time.Second)
+	if admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if admin.Shutdown(ctx) != nil {
+			admin.Close()
+		}
+		cancel()
+	}
+	s.removePIDFile()
+	s.log.Info("stopped")
+}
+
+func (s *Supervisor) current() *generation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// liveWorkers returns the workers that serve, of any generation.
+func (s *Supervisor) liveWorkers() []*worker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ws []*worker
+	for _, w := range s.workers {
+		if w.isReady() && !w.exited() {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+// logServing logs the line that says fe-php serves, with its addresses.
+func (s *Supervisor) logServing(g *generation) {
+	attrs := []any{slog.String("listen", g.lns.HTTP.Addr().String())}
+	if g.lns.HTTPS != nil {
+		attrs = append(attrs, slog.String("tls_listen", g.lns.HTTPS.Addr().String()))
+	}
+	if g.lns.QUIC != nil {
+		attrs = append(attrs, slog.String("http3", g.lns.QUIC.LocalAddr().String()))
+	}
+	if g.lns.Admin != nil {
+		attrs = append(attrs, slog.String("admin", g.lns.Admin.Addr().String()))
+	}
+	attrs = append(attrs, slog.Int("workers", g.size), slog.Int("pid", os.Getpid()), slog.String("config", s.path),
+		slog.String("default_backend", g.cfg.Backend.DefaultBackend), slog.Int("rules", len(g.cfg.Backend.RoutingRules)))
+	s.log.Info("serving", attrs...)
+}
+
+// upgrade starts the binary on disk as a new supervisor on this one's
+// sockets and waits until its workers serve: then it reports true and
+// this supervisor drains; if the new one fails, this one keeps serving.
+func (s *Supervisor) upgrade() bool {
+	g := s.current()
+	s.log.Info("upgrading: starting the binary on disk", slog.String("binary", s.exe))
+	fail := func(err error) bool {
+		s.log.Error("upgrade failed: the running binary keeps serving", slog.Any("error", err))
+		return false
+	}
+	files, err := g.lns.Files()
+	if err != nil {
+		return fail(err)
+	}
+	defer closeFiles(files)
+	h := newHandoffFiles(s.path)
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	defer statusR.Close()
+	h.w.StatusFD = h.add(statusW)
+	h.sockets(files, g.lns.Keys)
+	cmd := exec.Command(s.exe, os.Args[1:]...)
+	env := append(childEnv(), h.env(envUpgrade))
+	if ns := os.Getenv("NOTIFY_SOCKET"); ns != "" {
+		env = append(env, "NOTIFY_SOCKET="+ns)
+	}
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.ExtraFiles = h.extra
+	err = cmd.Start()
+	statusW.Close()
+	if err != nil {
+		return fail(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	ready := make(chan error, 1)
+	go func() { ready <- waitReady(statusR) }()
+	select {
+	case err = <-ready:
+	case <-time.After(2 * time.Minute):
+		err = errors.New("it did not serve within 2 minutes")
+	}
+	if err != nil {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+		return fail(fmt.Errorf("the new binary (pid %d): %w", cmd.Process.Pid, err))
+	}
+	s.notify("MAINPID=" + strconv.Itoa(cmd.Process.Pid))
+	s.log.Info("upgraded: the new binary serves; this supervisor drains and exits", slog.Int("new_pid", cmd.Process.Pid))
+	return true
+}
+
+// writePIDFile writes server.pid_file, if set.
+func (s *Supervisor) writePIDFile() {
+	p := s.current().cfg.Server.PIDFile
+	if p == "" {
+		return
+	}
+	if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		s.log.Error("cannot write server.pid_file", slog.Any("error", err))
+	}
+}
+
+// removePIDFile removes the pid file if it still names this process (a
+// new binary may have taken it over).
+func (s *Supervisor) removePIDFile() {
+	p := s.current().cfg.Server.PIDFile
+	if p == "" {
+		return
+	}
+	if b, err := os.ReadFile(p); err == nil && string(b) == strconv.Itoa(os.Getpid())+"\n" {
+		os.Remove(p)
+	}
+}
+
+func closeFiles(files map[string]*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
+
+// monotonicUsec is CLOCK_MONOTONIC in microseconds, which systemd wants
+// with RELOADING=1 (Type=notify-reload).
+func monotonicUsec() string {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return "0"
+	}
+	return strconv.FormatInt(ts.Nano()/1000, 10)
+}
