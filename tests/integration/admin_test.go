@@ -154,7 +154,7 @@ listen = "127.0.0.1:0"
 		`fe_php_requests_total{backend="static",rule="1",status_class="5xx"}`:         0,
 		`fe_php_request_duration_seconds_count{backend="embedded"}`:                   3,
 		`fe_php_request_duration_seconds_count{backend="static"}`:                     3,
-		`fe_php_embedded_slots_capacity`:                                              2,
+		`fe_php_embedded_slots_capacity`:                                              2 * float64(s.Workers), // worker_pool_size a worker
 		`fe_php_embedded_slots_busy`:                                                  0,
 		`fe_php_embedded_requests_waiting`:                                            0,
 		`fe_php_embedded_slot_wait_seconds_count`:                                     3,
@@ -252,6 +252,9 @@ func TestAdminReadyzSaturated(t *testing.T) {
 	t.Parallel()
 	s := embStart(t, embOpts{
 		php: "worker_pool_size = 1\nwait_timeout = \"60s\"",
+		// One worker process: the test fills its pool; with two, /readyz
+		// fails only once both are full.
+		tables: "[server]\nworkers = 1\n",
 		files: map[string]string{
 			// Runs until the test leaves state/release (at most 30s).
 			"root/wait.php": `<?php

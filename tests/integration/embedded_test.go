@@ -263,7 +263,8 @@ func TestEmbeddedParallel(t *testing.T) {
 // a 503; the busy one completes.
 func TestEmbeddedPoolFull(t *testing.T) {
 	t.Parallel()
-	s := embStart(t, embOpts{php: "worker_pool_size = 1\nwait_timeout = \"1s\""})
+	// One worker process: the test fills its one PHP thread.
+	s := embStart(t, embOpts{php: "worker_pool_size = 1\nwait_timeout = \"1s\"", tables: "[server]\nworkers = 1\n"})
 	type result struct {
 		resp *http.Response
 		body []byte
@@ -339,16 +340,23 @@ func TestEmbeddedTimerPerThread(t *testing.T) {
 	// one aimed at the same thread.
 	timerTargets := regexp.MustCompile(`notify: signal/tid\.(\d+)`)
 	checkTimers := func(round int) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timers", s.cmd.Process.Pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := map[string]bool{}
-		for _, m := range timerTargets.FindAllStringSubmatch(string(b), -1) {
-			if seen[m[1]] {
-				t.Errorf("round %d: thread %s has two POSIX timers: a recycled PHP context leaked its timer\n%s", round, m[1], b)
+		timers := 0
+		for _, pid := range s.WorkerPIDs(t) { // PHP runs in the workers
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timers", pid))
+			if err != nil {
+				t.Fatal(err)
 			}
-			seen[m[1]] = true
+			seen := map[string]bool{}
+			for _, m := range timerTargets.FindAllStringSubmatch(string(b), -1) {
+				timers++
+				if seen[m[1]] {
+					t.Errorf("round %d: thread %s has two POSIX timers: a recycled PHP context leaked its timer\n%s", round, m[1], b)
+				}
+				seen[m[1]] = true
+			}
+		}
+		if timers == 0 {
+			t.Errorf("round %d: no PHP thread has a max_execution_time timer", round)
 		}
 	}
 	for round := range 3 {
@@ -574,9 +582,10 @@ func TestEmbeddedSIGPIPE(t *testing.T) {
 	s.alive(t)
 }
 
-// 8. Signals while PHP runs: SIGHUP reopens the logs and nothing else
-// (the sleeping script is not disturbed); SIGTERM lets the request in
-// flight complete, then fe-php exits 0.
+// 8. Signals while PHP runs: SIGUSR1 reopens the logs and disturbs no
+// script; SIGHUP reloads, and the old worker finishes the sleeping script
+// undisturbed; SIGTERM lets the request in flight complete, then fe-php
+// exits 0.
 func TestEmbeddedSignals(t *testing.T) {
 	t.Parallel()
 	s := embStart(t, embOpts{php: "worker_pool_size = 2"})
@@ -600,13 +609,27 @@ func TestEmbeddedSignals(t *testing.T) {
 		return ch
 	}
 
+	usr1 := fetch("/hold.php?s=2&id=usr1")
+	s.waitMarker(t, "hold-usr1")
+	if err := s.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "logs reopened", func() bool { return strings.Contains(s.Stderr(), "logs reopened") })
+	r := <-usr1
+	if r.err != nil {
+		t.Fatalf("the request running during SIGUSR1: %v", r.err)
+	}
+	if string(r.body) != "held usr1 slept=0" {
+		t.Errorf("the request running during SIGUSR1 answered %q, want %q", r.body, "held usr1 slept=0")
+	}
+
 	hup := fetch("/hold.php?s=2&id=hup")
 	s.waitMarker(t, "hold-hup")
 	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "logs reopened", func() bool { return strings.Contains(s.Stderr(), "logs reopened") })
-	r := <-hup
+	waitFor(t, 10*time.Second, "the reload", func() bool { return strings.Contains(s.Stderr(), "reloaded") })
+	r = <-hup
 	if r.err != nil {
 		t.Fatalf("the request running during SIGHUP: %v", r.err)
 	}

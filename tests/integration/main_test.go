@@ -114,9 +114,12 @@ type Server struct {
 	TLSAddr, H3Addr string
 	// AdminAddr is the admin listener's host:port ("" when off).
 	AdminAddr string
-	Dir       string // temp dir holding the config and the files
-	Root      string // Dir/root, where configs put the static root by convention
-	Config    string // the config file's path
+	// Workers is how many worker processes the supervisor runs, and PID
+	// its process id.
+	Workers, PID int
+	Dir          string // temp dir holding the config and the files
+	Root         string // Dir/root, where configs put the static root by convention
+	Config       string // the config file's path
 
 	cmd      *exec.Cmd
 	stdout   testutil.SyncBuffer
@@ -124,6 +127,33 @@ type Server struct {
 	done     chan struct{}
 	exitCode int
 	stopOnce sync.Once
+}
+
+// WorkerPIDs returns the process ids of the supervisor's worker
+// processes now (the children of its process).
+func (s *Server) WorkerPIDs(t testing.TB) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// "pid (comm) state ppid ...": comm may hold spaces and parens.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(s.cmd.Process.Pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // URL returns the absolute URL of path on s.
@@ -163,6 +193,8 @@ var (
 	tlsListenField = regexp.MustCompile(`tls_listen=(\S+)|"tls_listen":"([^"]+)"`)
 	h3Field        = regexp.MustCompile(`http3=(\S+)|"http3":"([^"]+)"`)
 	adminField     = regexp.MustCompile(` admin=(\S+)|"admin":"([^"]+)"`)
+	workersField   = regexp.MustCompile(` workers=(\d+)|"workers":(\d+)`)
+	pidField       = regexp.MustCompile(` pid=(\d+)|"pid":(\d+)`)
 )
 
 var servingLine = regexp.MustCompile(`msg=serving listen=(\S+)|"msg":"serving","listen":"([^"]+)"`)
@@ -251,6 +283,12 @@ func startServerListen(t testing.TB, listen, configTOML string, files map[string
 			}
 			if m := adminField.FindStringSubmatch(line); m != nil {
 				s.AdminAddr = m[1] + m[2]
+			}
+			if m := workersField.FindStringSubmatch(line); m != nil {
+				s.Workers, _ = strconv.Atoi(m[1] + m[2])
+			}
+			if m := pidField.FindStringSubmatch(line); m != nil {
+				s.PID, _ = strconv.Atoi(m[1] + m[2])
 			}
 			return s
 		}

@@ -210,7 +210,7 @@ priority = 100
 		}
 	})
 
-	t.Run("reopen on SIGHUP", func(t *testing.T) {
+	t.Run("reopen on SIGUSR1", func(t *testing.T) {
 		t.Parallel()
 		s := startServer(t, "[server.access_log]\noutput = \"access.log\"\n"+rules, files)
 		live, rotated := filepath.Join(s.Dir, "access.log"), filepath.Join(s.Dir, "access.log.1")
@@ -218,7 +218,9 @@ priority = 100
 		if err := os.Rename(live, rotated); err != nil {
 			t.Fatal(err)
 		}
-		s.cmd.Process.Signal(syscall.SIGHUP)
+		// nginx's signal for logrotate: the workers reopen their files,
+		// nothing else changes.
+		s.cmd.Process.Signal(syscall.SIGUSR1)
 		waitFor(t, 10*time.Second, "the reopen log line", func() bool { return strings.Contains(s.Stderr(), "logs reopened") })
 		rawGet(t, s.Addr, "/after", "X-Request-Id: after-rotation")
 		if code := s.Stop(t); code != 0 {
@@ -227,7 +229,7 @@ priority = 100
 		old, _ := os.ReadFile(rotated)
 		cur, err := os.ReadFile(live)
 		if err != nil {
-			t.Fatalf("no new access log after SIGHUP: %v", err)
+			t.Fatalf("no new access log after SIGUSR1: %v", err)
 		}
 		if !strings.Contains(string(old), "id=before-rotation") || strings.Contains(string(old), "id=after-rotation") {
 			t.Errorf("rotated log:\n%s", old)
