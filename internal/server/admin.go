@@ -2,13 +2,10 @@ package server
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/fe-php/fe-php/internal/admin"
 	"github.com/fe-php/fe-php/internal/fpm"
 	"github.com/fe-php/fe-php/internal/version"
 )
@@ -62,38 +59,6 @@ func (s *Server) instrument() {
 	}
 }
 
-// adminHandler serves the admin listener.
-func (s *Server) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		ErrorHandling: promhttp.ContinueOnError,
-		// A slow scrape must not pile up: Prometheus retries at the next
-		// interval anyway.
-		MaxRequestsInFlight: 4,
-		Timeout:             10 * time.Second,
-	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		plain(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if why := s.notReady(); why != "" {
-			plain(w, http.StatusServiceUnavailable, why)
-			return
-		}
-		plain(w, http.StatusOK, "ok")
-	})
-	return mux
-}
-
-func plain(w http.ResponseWriter, status int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	fmt.Fprintln(w, msg)
-}
-
 // notReady says why fe-php should not get new traffic now, "" if it
 // should: it is draining (SIGTERM), the embedded backend's queue is
 // longer than its slots (every slot busy and more than worker_pool_size
@@ -120,15 +85,8 @@ func (s *Server) notReady() string {
 	return ""
 }
 
-// newAdmin is the admin listener's server.
+// newAdmin is the admin listener's server (in a worker, the private
+// socket its supervisor asks).
 func (s *Server) newAdmin() *http.Server {
-	return &http.Server{
-		Handler:           s.adminHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
+	return admin.NewServer(admin.Handler(s.metrics.Registry, s.notReady, s.log), s.log)
 }

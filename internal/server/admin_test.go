@@ -23,7 +23,7 @@ func withAdmin(delay time.Duration) func(*config.Config) {
 func adminGet(t *testing.T, s *Server, path string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	s.adminHandler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	s.newAdmin().Handler.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 	return rec.Code, rec.Body.String()
 }
 

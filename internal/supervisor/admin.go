@@ -9,13 +9,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/fe-php/fe-php/internal/admin"
 	"github.com/fe-php/fe-php/internal/metrics"
 )
 
@@ -40,43 +39,8 @@ func (st *stats) reloads(ok bool) {
 
 // newAdmin is the admin listener's server.
 func (s *Supervisor) newAdmin() *http.Server {
-	mux := http.NewServeMux()
 	gatherers := prometheus.Gatherers{s.registry(), prometheus.GathererFunc(s.gatherWorkers)}
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{
-		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		ErrorHandling: promhttp.ContinueOnError,
-		// A slow scrape must not pile up: Prometheus retries at the next
-		// interval anyway.
-		MaxRequestsInFlight: 4,
-		Timeout:             10 * time.Second,
-	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		plain(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if why := s.notReady(); why != "" {
-			plain(w, http.StatusServiceUnavailable, why)
-			return
-		}
-		plain(w, http.StatusOK, "ok")
-	})
-	return &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-}
-
-func plain(w http.ResponseWriter, status int, msg string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	fmt.Fprintln(w, msg)
+	return admin.NewServer(admin.Handler(gatherers, s.notReady, s.log), s.log)
 }
 
 // registry holds the supervisor's own metrics.
