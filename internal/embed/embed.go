@@ -76,6 +76,27 @@ type Backend struct {
 	wait  time.Duration
 
 	waiting atomic.Int64 // requests waiting for a slot
+
+	contexts atomic.Int64     // PHP contexts that exist, as of the last request
+	recycled [2]atomic.Uint64 // contexts recycled: after max_requests, after a failure
+}
+
+// countContexts notes what the bridge said of a request's PHP context.
+func (b *Backend) countContexts(recycled, contexts int) {
+	switch recycled {
+	case C.FEPHP_RECYCLED_MAX_REQUESTS:
+		b.recycled[0].Add(1)
+	case C.FEPHP_RECYCLED_FAILURE:
+		b.recycled[1].Add(1)
+	}
+	b.contexts.Store(int64(contexts))
+}
+
+// Contexts reports the PHP contexts that exist (as of the last request)
+// and how many were recycled, after worker_max_requests requests and
+// after a request that did not end cleanly: for metrics.
+func (b *Backend) Contexts() (alive int, byMaxRequests, afterFailure uint64) {
+	return int(b.contexts.Load()), b.recycled[0].Load(), b.recycled[1].Load()
 }
 
 // Slots reports the slots executing PHP now (busy), worker_pool_size
@@ -311,6 +332,7 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 		w.stop()
 	}
 	cr := j.creq
+	b.countContexts(int(cr.recycled), int(cr.contexts))
 	if rc != 0 {
 		return &phpreq.Error{Status: http.StatusInternalServerError, Fault: phpreq.FaultPHP,
 			Err: errors.New("PHP could not start the request (see PHP's log lines above)")}

@@ -125,6 +125,70 @@ func (m *Metrics) Embedded(slots func() (busy, total, waiting int)) {
 	)
 }
 
+// EmbeddedContexts registers the embedded backend's PHP context gauge
+// and recycle counters; contexts reports the contexts that exist and the
+// recycles after worker_max_requests and after a failed request.
+func (m *Metrics) EmbeddedContexts(contexts func() (alive int, byMaxRequests, afterFailure uint64)) {
+	recycles := prometheus.NewDesc(namespace+"_embedded_context_recycles_total",
+		"PHP thread contexts recycled, by reason: max_requests (php.worker_max_requests reached) or failure (a request that did not end cleanly: a fatal error in the bridge, request_terminate_timeout).",
+		[]string{"reason"}, nil)
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "embedded_contexts",
+			Help: "PHP thread contexts that exist (each holds a thread's PHP state, up to memory_limit)."},
+			func() float64 { n, _, _ := contexts(); return float64(n) }),
+		collectorFunc{recycles, func(ch chan<- prometheus.Metric) {
+			_, byMax, byFailure := contexts()
+			ch <- prometheus.MustNewConstMetric(recycles, prometheus.CounterValue, float64(byMax), "max_requests")
+			ch <- prometheus.MustNewConstMetric(recycles, prometheus.CounterValue, float64(byFailure), "failure")
+		}},
+	)
+}
+
+// SupervisorStats are the supervisor's own counts, read when scraped.
+type SupervisorStats struct {
+	// Workers reports the worker processes serving the current
+	// configuration.
+	Workers func() int
+	// Crashes reports the workers that died unasked and were replaced.
+	Crashes func() uint64
+	// Reloads reports the configuration reloads that succeeded and
+	// those refused.
+	Reloads func() (ok, failed uint64)
+}
+
+// NewSupervisor returns a registry of the supervisor's own metrics, to
+// serve beside its workers' merged ones (no Go or process collector: the
+// workers' would clash with them).
+func NewSupervisor(st SupervisorStats) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reloads := prometheus.NewDesc(namespace+"_config_reloads_total",
+		"Configuration reloads (SIGHUP, fe-php reload), by result: ok, or failed (the old configuration kept serving).",
+		[]string{"result"}, nil)
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Name: "workers",
+			Help: "Worker processes serving the current configuration."},
+			func() float64 { return float64(st.Workers()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "worker_crashes_total",
+			Help: "Worker processes that died unasked (a crash, a kill, the OOM killer) and were replaced."},
+			func() float64 { return float64(st.Crashes()) }),
+		collectorFunc{reloads, func(ch chan<- prometheus.Metric) {
+			ok, failed := st.Reloads()
+			ch <- prometheus.MustNewConstMetric(reloads, prometheus.CounterValue, float64(ok), "ok")
+			ch <- prometheus.MustNewConstMetric(reloads, prometheus.CounterValue, float64(failed), "failed")
+		}},
+	)
+	return reg
+}
+
+// collectorFunc is a collector of one description.
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
+
 // Breaker is a fastcgi circuit breaker's state: whether it is on, its
 // state (0 closed, 1 half-open, 2 open) and how many times it entered
 // each state.

@@ -32,6 +32,7 @@ func (s *Server) instrument() {
 	if b := s.embedded; b != nil {
 		php = b.PHPVersion()
 		m.Embedded(b.Slots)
+		m.EmbeddedContexts(b.Contexts)
 	}
 	m.BuildInfo(version.Version, php)
 	for _, p := range s.fpmPools {

@@ -45,32 +45,12 @@ func (s *Supervisor) newAdmin() *http.Server {
 
 // registry holds the supervisor's own metrics.
 func (s *Supervisor) registry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fe_php_workers",
-			Help: "Worker processes serving the current configuration."},
-			func() float64 { return float64(len(s.currentWorkers())) }),
-		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fe_php_worker_crashes_total",
-			Help: "Worker processes that died unasked (a crash, a kill, the OOM killer) and were replaced."},
-			func() float64 { return float64(s.stats.crashes.Load()) }),
-	)
-	reloads := prometheus.NewDesc("fe_php_config_reloads_total",
-		"Configuration reloads (SIGHUP, fe-php reload), by result: ok, or failed (the old configuration kept serving).",
-		[]string{"result"}, nil)
-	reg.MustRegister(collectorFunc{reloads, func(ch chan<- prometheus.Metric) {
-		ch <- prometheus.MustNewConstMetric(reloads, prometheus.CounterValue, float64(s.stats.reloadOK.Load()), "ok")
-		ch <- prometheus.MustNewConstMetric(reloads, prometheus.CounterValue, float64(s.stats.reloadFailed.Load()), "failed")
-	}})
-	return reg
+	return metrics.NewSupervisor(metrics.SupervisorStats{
+		Workers: func() int { return len(s.currentWorkers()) },
+		Crashes: s.stats.crashes.Load,
+		Reloads: func() (ok, failed uint64) { return s.stats.reloadOK.Load(), s.stats.reloadFailed.Load() },
+	})
 }
-
-type collectorFunc struct {
-	desc    *prometheus.Desc
-	collect func(chan<- prometheus.Metric)
-}
-
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 // currentWorkers are the serving workers of the current generation.
 func (s *Supervisor) currentWorkers() []*worker {

@@ -517,7 +517,8 @@ func exitCode(err error) int {
 }
 
 // The admin listener of several workers sums their metrics: requests,
-// PHP slots, and one build_info; promtool finds nothing to lint.
+// PHP slots, contexts and their recycling, and one build_info; promtool
+// finds nothing to lint.
 func TestAdminMetricsSummedAcrossWorkers(t *testing.T) {
 	t.Parallel()
 	embRequireBridge(t)
@@ -528,6 +529,7 @@ workers = 2
 [php]
 document_root = "{{root}}"
 worker_pool_size = 5
+worker_max_requests = 1
 
 [admin]
 listen = "127.0.0.1:0"
@@ -544,6 +546,16 @@ listen = "127.0.0.1:0"
 	wantMetric(t, scraped, `fe_php_requests_total{backend="embedded",rule="default",status_class="2xx"}`, n)
 	wantMetric(t, scraped, "fe_php_embedded_slots_capacity", 10) // 5 a worker
 	wantMetric(t, scraped, "fe_php_workers", 2)
+	// A context serves one request, then is recycled before its next: of
+	// 40 requests on at most 2 x (5 + 2 x GOMAXPROCS) contexts, most
+	// started on a recycled one.
+	if n := metric(t, scraped, `fe_php_embedded_context_recycles_total{reason="max_requests"}`); n < 1 {
+		t.Errorf("%v contexts recycled after worker_max_requests = 1, want some", n)
+	}
+	wantMetric(t, scraped, `fe_php_embedded_context_recycles_total{reason="failure"}`, 0)
+	if n := metric(t, scraped, "fe_php_embedded_contexts"); n < float64(len(pids)) {
+		t.Errorf("%v PHP contexts in the %d workers that served", n, len(pids))
+	}
 	if c := strings.Count(scraped, "\nfe_php_build_info{"); c != 1 {
 		t.Errorf("%d build_info series, want 1", c)
 	}

@@ -626,9 +626,12 @@ void fephp_shutdown(void)
 }
 
 /* thread_context gives the calling thread its PHP context the first time
- * it runs PHP, and a fresh one after max_requests (leak mitigation). */
-static void thread_context(void)
+ * it runs PHP, and a fresh one after max_requests (leak mitigation) or a
+ * request that did not end cleanly. It returns why it recycled one
+ * (FEPHP_RECYCLED_*), 0 if it did not. */
+static int thread_context(void)
 {
+	int recycled = 0;
 	if (thread_ready && (thread_dirty || (max_requests > 0 && thread_served >= max_requests))) {
 		ts_free_thread();
 		thread_ready = 0;
@@ -638,6 +641,7 @@ static void thread_context(void)
 		        ? snprintf(msg, sizeof(msg), "PHP thread context recycled: its last request did not end cleanly")
 		        : snprintf(msg, sizeof(msg), "PHP thread context recycled after %d requests (worker_max_requests)", thread_served);
 		cb.log(FEPHP_NO_REQUEST, thread_dirty ? 4 /* LOG_WARNING */ : 6 /* LOG_INFO */, msg, (size_t)n);
+		recycled = thread_dirty ? FEPHP_RECYCLED_FAILURE : FEPHP_RECYCLED_MAX_REQUESTS;
 		thread_dirty = 0;
 	}
 	if (!thread_ready) {
@@ -649,12 +653,13 @@ static void thread_context(void)
 		thread_served = 0;
 	}
 	thread_served++;
+	return recycled;
 }
 
 int fephp_execute(fephp_request *req)
 {
 	int rc = 0;
-	thread_context();
+	req->recycled = thread_context();
 	cur = req;
 	buf_trim(&out_buf);
 	buf_trim(&hdr_buf);
@@ -703,6 +708,7 @@ int fephp_execute(fephp_request *req)
 		req->headers_len = 0;
 		req->out = NULL;
 		req->out_len = 0;
+		req->contexts = __atomic_load_n(&contexts, __ATOMIC_RELAXED);
 		return -1;
 	}
 
@@ -747,5 +753,6 @@ int fephp_execute(fephp_request *req)
 		thread_dirty = 0; /* gone already: the next context starts clean */
 		__atomic_sub_fetch(&contexts, 1, __ATOMIC_RELAXED);
 	}
+	req->contexts = __atomic_load_n(&contexts, __ATOMIC_RELAXED);
 	return rc;
 }

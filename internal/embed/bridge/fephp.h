@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 /* FEPHP_ABI changes whenever a struct or function below changes. */
-#define FEPHP_ABI 3
+#define FEPHP_ABI 4
 
 /* A string that crosses the seam: always with its length. The bytes are
  * followed by a NUL too, for the PHP APIs that want C strings; Go has
@@ -66,11 +66,18 @@ typedef struct fephp_request {
 	int delivered;             /* headers already went to Go (streaming) */
 	int finished;              /* fastcgi_finish_request() completed the response */
 	int interrupted;           /* fephp_interrupt stopped the script */
+	int recycled;              /* the thread's context was recycled before this request:
+	                            * FEPHP_RECYCLED_MAX_REQUESTS or _FAILURE (0: not) */
+	int contexts;              /* PHP contexts that exist in the process after it */
 
 	/* The bridge's own: the PHP thread running the request, set (atomically)
 	 * while its script runs, for fephp_interrupt and fephp_backtrace. */
 	void *thread;
 } fephp_request;
+
+/* Why a thread's PHP context was recycled (fephp_request.recycled). */
+#define FEPHP_RECYCLED_MAX_REQUESTS 1 /* worker_max_requests reached */
+#define FEPHP_RECYCLED_FAILURE 2      /* its last request did not end cleanly */
 
 /* Callback results. */
 #define FEPHP_OK 0
