@@ -95,6 +95,8 @@ fephp_conf() {
 [server]
 listen = "127.0.0.1:$port"
 log_level = "warn"
+# One worker process: WORKERS PHP threads in all, as FPM's WORKERS children.
+workers = 1
 [server.access_log]
 output = "off"
 [php]

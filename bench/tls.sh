@@ -94,6 +94,8 @@ cat >"$FEPHP_CONF" <<EOF
 listen = "127.0.0.1:$PORT_B"
 log_level = "warn"
 https_redirect = false
+# One worker process: WORKERS PHP threads in all, as FPM's WORKERS children.
+workers = 1
 
 [server.tls]
 listen = "127.0.0.1:$TLS_B"

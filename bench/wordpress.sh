@@ -168,8 +168,10 @@ subst() { # subst OLD NEW: replace the one line OLD of the example
 	OLD=$1 NEW=$2 perl -pi -e 'chomp(my $l = $_); $_ = "$ENV{NEW}\n" if $l eq $ENV{OLD}' "$BENCH_WORK/fe-php.toml"
 }
 cp "$EXAMPLE" "$BENCH_WORK/fe-php.toml"
+# One worker process: WORKERS PHP threads in all, as FPM's WORKERS children.
 subst 'listen = "127.0.0.1:8080"' "listen = \"127.0.0.1:$PORT_B\"
-log_level = \"warn\""
+log_level = \"warn\"
+workers = 1"
 subst 'document_root = "/usr/share/wordpress"' "document_root = \"$WP\""
 subst 'worker_pool_size = 4' "worker_pool_size = $WORKERS"
 subst 'fpm_socket = "/run/php/php8.2-fpm.sock"' "fpm_socket = \"$SOCK_B\""
