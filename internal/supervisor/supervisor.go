@@ -379,6 +379,13 @@ func (s *Supervisor) Reload() bool {
 	if cfg.Admin.Listen != "" && s.controlDir == "" || cfg.Admin.Listen == "" && s.controlDir != "" {
 		return refuse("admin.listen can only change its address on reload, not be turned on or off: restart", nil)
 	}
+	if a := old.lns.Keys[server.RoleAdmin]; cfg.Admin.Listen != "" && cfg.Admin.Listen != a {
+		// The admin server serves the socket it started on: a new one
+		// would be bound with no one answering it, and the old one closed
+		// once the old workers stopped. It stays until a restart.
+		s.log.Warn("admin.listen changed: it keeps its address until a restart", slog.String("admin", a))
+		cfg.Admin.Listen = a
+	}
 	lns, err := server.Listen(cfg, old.lns)
 	if err != nil {
 		return refuse("cannot listen", err)
@@ -398,9 +405,6 @@ func (s *Supervisor) Reload() bool {
 		s.stopAll(old, old.cfg.Server.ShutdownTimeout.Duration+5*time.Second)
 		old.lns.CloseUnused(g.lns)
 		s.log.Info("the old workers have stopped", slog.Int("generation", old.n))
-		if g.lns.Admin != old.lns.Admin && g.lns.Admin != nil {
-			s.log.Warn("admin.listen changed: restart to move the admin listener")
-		}
 	}()
 	return true
 }

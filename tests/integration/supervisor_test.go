@@ -552,3 +552,46 @@ listen = "127.0.0.1:0"
 	}
 	t.Logf("the %d requests ran in %d worker processes", n, len(pids))
 }
+
+// A reload that moves admin.listen keeps the admin listener where it is
+// (moving it needs a restart): before, the new address was bound with no
+// one answering it and the old one closed with the old workers, so that
+// /metrics and the probes answered nowhere.
+func TestReloadMovingAdminKeepsIt(t *testing.T) {
+	t.Parallel()
+	cfg := `
+[server]
+workers = 1
+
+[server.headers]
+X-Config = "%s"
+
+[backend]
+default_backend = "static"
+
+[backend.static_files]
+root = "{{root}}"
+
+[admin]
+listen = "%s"
+`
+	s := startServer(t, fmt.Sprintf(cfg, "1", "127.0.0.1:0"), map[string]string{"root/index.html": "up\n"})
+	write := withListen(expand(fmt.Sprintf(cfg, "2", "127.0.0.2:0"), s.Dir), "127.0.0.1:0")
+	if err := os.WriteFile(s.Config, []byte(write), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 30*time.Second, "the old workers to stop", func() bool {
+		return strings.Contains(s.Stderr(), "the old workers have stopped")
+	})
+	if resp, body := get(t, s, "/"); resp.Header.Get("X-Config") != "2" {
+		t.Errorf("after the reload: %s %q, X-Config %q; want the new configuration", describe(resp), body, resp.Header.Get("X-Config"))
+	}
+	if !strings.Contains(s.Stderr(), "admin.listen changed") {
+		t.Error("no warning that admin.listen keeps its address")
+	}
+	if code, body := adminGet(t, s, "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz on the admin listener after the reload: %d %q", code, body)
+	}
+	wantMetric(t, scrape(t, s), `fe_php_config_reloads_total{result="ok"}`, 1)
+}
