@@ -206,7 +206,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 					s.Reload()
 					return
 				}
-				if s.upgrade() {
+				if s.upgrade(ctx) {
 					close(handedOver)
 				}
 			}()
@@ -215,6 +215,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return nil
 		case <-ctx.Done():
 			s.shutdown(admin, true)
+			// A reload or upgrade under way stops too (an upgrade stops
+			// the new binary): wait for it, or it would outlive us.
+			busy <- struct{}{}
 			return nil
 		}
 	}
@@ -487,10 +490,15 @@ func (s *Supervisor) logServing(g *generation) {
 // upgrade starts the binary on disk as a new supervisor on this one's
 // sockets and waits until its workers serve: then it reports true and
 // this supervisor drains; if the new one fails, this one keeps serving.
-func (s *Supervisor) upgrade() bool {
+// If ctx is done first (fe-php is stopping), the new one is stopped.
+func (s *Supervisor) upgrade(ctx context.Context) bool {
 	g := s.current()
 	s.log.Info("upgrading: starting the binary on disk", slog.String("binary", s.exe))
 	fail := func(err error) bool {
+		if ctx.Err() != nil {
+			s.log.Warn("upgrade abandoned: fe-php is stopping", slog.Any("error", err))
+			return false
+		}
 		s.log.Error("upgrade failed: the running binary keeps serving", slog.Any("error", err))
 		return false
 	}
@@ -526,8 +534,13 @@ func (s *Supervisor) upgrade() bool {
 	go func() { ready <- waitReady(statusR) }()
 	select {
 	case err = <-ready:
+	case <-ctx.Done():
 	case <-time.After(2 * time.Minute):
 		err = errors.New("it did not serve within 2 minutes")
+	}
+	if err == nil && ctx.Err() != nil {
+		// Stopping: the new binary must not serve on after this one.
+		err = errors.New("fe-php is stopping")
 	}
 	if err != nil {
 		cmd.Process.Signal(syscall.SIGTERM)

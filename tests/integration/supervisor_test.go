@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -594,4 +595,79 @@ listen = "%s"
 		t.Errorf("/readyz on the admin listener after the reload: %d %q", code, body)
 	}
 	wantMetric(t, scrape(t, s), `fe_php_config_reloads_total{result="ok"}`, 1)
+}
+
+// SIGTERM while an upgrade is under way stops the new binary too: before,
+// the old supervisor drained and exited while the new one started
+// anyway and served on, orphaned, after fe-php had been told to stop.
+func TestStopDuringUpgrade(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fe-php")
+	copyFile(t, binary, bin)
+	writeFiles(t, dir, map[string]string{"root/index.html": "up\n"})
+	cfgPath := filepath.Join(dir, "fe-php.toml")
+	cfg := expand(`
+[server]
+listen = "127.0.0.1:0"
+workers = 1
+
+[backend]
+default_backend = "static"
+
+[backend.static_files]
+root = "{{root}}"
+`, dir)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := logFile{filepath.Join(dir, "stderr.log")}
+	logf, err := os.Create(log.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "run", "-c", cfgPath)
+	cmd.Env = childEnv(nil)
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("fe-php stderr:\n%s", tail(log.String(), 6000))
+		}
+	})
+	waitFor(t, 20*time.Second, "fe-php to serve", func() bool { return servingLine.MatchString(log.String()) })
+	addr := servingLine.FindStringSubmatch(logLineWith(log.String(), "msg=serving"))[1]
+
+	// A release that takes its time to start: a wrapper that waits a
+	// little, then runs the binary under test.
+	slow := filepath.Join(dir, "slow")
+	os.WriteFile(slow, []byte("#!/bin/sh\nsleep 2\nexec "+binary+" \"$@\"\n"), 0o755)
+	if err := os.Rename(slow, bin); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGUSR2)
+	waitFor(t, 10*time.Second, "the upgrade to start", func() bool { return strings.Contains(log.String(), "upgrading: starting") })
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the supervisor exited with %v, want 0", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the supervisor did not exit on SIGTERM")
+	}
+	// Nothing holds the listening socket any more: not the new binary.
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections after fe-php stopped during an upgrade", addr)
+	}
+	if strings.Count(log.String(), "msg=serving") > 1 {
+		t.Error("the new binary served after fe-php stopped")
+	}
 }
