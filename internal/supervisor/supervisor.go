@@ -56,7 +56,13 @@ type generation struct {
 	data []byte
 	lns  *server.Listeners
 	size int
+
+	stopped bool // by stopAll (under Supervisor.mu): start no more of it
 }
+
+// errStopped is start's error for a worker whose generation was stopped
+// while it started.
+var errStopped = errors.New("its generation is stopping")
 
 // Supervisor runs and replaces the worker processes. Create it with New;
 // Run runs it until it is stopped.
@@ -128,7 +134,16 @@ func (s *Supervisor) start(g *generation, slot int) (*worker, error) {
 	}
 	s.mu.Lock()
 	s.workers = append(s.workers, w)
+	late := g.stopped || s.draining.Load()
+	w.retired = w.retired || late
 	s.mu.Unlock()
+	if late {
+		// Its generation was stopped while it started (a crashed worker
+		// replaced as a reload swapped generations, a reload during the
+		// shutdown): stopAll did not see it, so it would serve on.
+		w.signal(syscall.SIGTERM)
+		return nil, errStopped
+	}
 	return w, nil
 }
 
@@ -264,6 +279,9 @@ func (s *Supervisor) startGeneration(g *generation) error {
 // grace; then kills what is left.
 func (s *Supervisor) stopAll(g *generation, grace time.Duration) {
 	s.mu.Lock()
+	if g != nil {
+		g.stopped = true
+	}
 	var ws []*worker
 	for _, w := range s.workers {
 		if g == nil || w.gen == g {
@@ -329,6 +347,9 @@ func (s *Supervisor) exited(w *worker) {
 			return
 		}
 		nw, err := s.start(g, w.slot)
+		if errors.Is(err, errStopped) {
+			return
+		}
 		if err != nil {
 			s.log.Error("cannot start a worker", slog.Int("slot", w.slot), slog.Any("error", err))
 			return
