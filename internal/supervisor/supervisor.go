@@ -318,7 +318,10 @@ func (s *Supervisor) stopAll(g *generation, grace time.Duration) {
 func (s *Supervisor) exited(w *worker) {
 	s.mu.Lock()
 	s.workers = slices.DeleteFunc(s.workers, func(x *worker) bool { return x == w })
-	current := w.gen == s.gen && !w.retired && !s.draining.Load()
+	// A worker of the generation a reload starts that had served is
+	// replaced too: the reload counts it as started, and would otherwise
+	// swap in a generation one worker short for good.
+	current := (w.gen == s.gen || w.isReady()) && !w.gen.stopped && !w.retired && !s.draining.Load()
 	s.mu.Unlock()
 	if !current {
 		s.log.Debug("worker stopped", slog.Int("pid", w.pid), slog.String("status", exitCause(w.state)))
@@ -341,7 +344,7 @@ func (s *Supervisor) exited(w *worker) {
 	g := w.gen
 	time.AfterFunc(delay, func() {
 		s.mu.Lock()
-		stale := g != s.gen || s.draining.Load()
+		stale := g.stopped || s.draining.Load()
 		s.mu.Unlock()
 		if stale {
 			return

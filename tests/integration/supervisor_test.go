@@ -671,3 +671,62 @@ root = "{{root}}"
 		t.Error("the new binary served after fe-php stopped")
 	}
 }
+
+// A worker of the generation a reload starts that dies after it served,
+// while a sibling is still starting, is replaced: before, the supervisor
+// took it for a worker of no current generation and did not, and the
+// reload swapped in a generation one worker short for good.
+func TestReloadReplacesNewWorkerThatDied(t *testing.T) {
+	t.Parallel()
+	cfg := `
+[server]
+workers = 2
+log_level = "debug"
+
+[server.headers]
+X-Config = "%s"
+
+[backend]
+default_backend = "static"
+
+[backend.static_files]
+root = "{{root}}"
+`
+	s := startServer(t, fmt.Sprintf(cfg, "1"), map[string]string{"root/index.html": "up\n"})
+	waitFor(t, 10*time.Second, "both workers", func() bool { return strings.Count(s.Stderr(), "worker serving") == 2 })
+	old := s.WorkerPIDs(t)
+	if err := os.WriteFile(s.Config, []byte(withListen(expand(fmt.Sprintf(cfg, "2"), s.Dir), "127.0.0.1:0")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	// Hold each new worker as it appears (SIGSTOP), to let them serve
+	// one at a time.
+	var fresh []int
+	waitFor(t, 10*time.Second, "the new workers", func() bool {
+		for _, pid := range s.WorkerPIDs(t) {
+			if !slices.Contains(old, pid) && !slices.Contains(fresh, pid) {
+				syscall.Kill(pid, syscall.SIGSTOP)
+				fresh = append(fresh, pid)
+			}
+		}
+		return len(fresh) == 2
+	})
+	slices.Sort(fresh) // started in slot order
+	syscall.Kill(fresh[0], syscall.SIGCONT)
+	waitFor(t, 10*time.Second, "the first new worker to serve", func() bool { return strings.Count(s.Stderr(), "worker serving") >= 3 })
+	syscall.Kill(fresh[0], syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "its death", func() bool { return syscall.Kill(fresh[0], 0) != nil || strings.Contains(s.Stderr(), "worker died") })
+	if strings.Contains(s.Stderr(), "reloaded:") {
+		syscall.Kill(fresh[1], syscall.SIGCONT)
+		t.Skip("the second new worker had served before it was held: the reload was done")
+	}
+	syscall.Kill(fresh[1], syscall.SIGCONT)
+	waitFor(t, 30*time.Second, "the old workers to stop", func() bool { return strings.Contains(s.Stderr(), "the old workers have stopped") })
+	waitFor(t, 30*time.Second, "the dead new worker's replacement", func() bool { return strings.Contains(s.Stderr(), `msg="worker replaced"`) })
+	if pids := s.WorkerPIDs(t); len(pids) != 2 {
+		t.Errorf("worker processes %v after the reload, want 2", pids)
+	}
+	if resp, body := get(t, s, "/"); resp.Header.Get("X-Config") != "2" {
+		t.Errorf("after the reload: %s %q; want the new configuration", describe(resp), body)
+	}
+}
