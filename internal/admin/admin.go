@@ -5,6 +5,7 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,8 +17,8 @@ import (
 
 // Handler serves /metrics (what metrics gathers), /healthz (200 while the
 // process answers) and /readyz (200, or 503 with the reason notReady
-// gives when it gives one).
-func Handler(metrics prometheus.Gatherer, notReady func() string, log *slog.Logger) http.Handler {
+// gives when it gives one; ctx ends with the probe's request).
+func Handler(metrics prometheus.Gatherer, notReady func(ctx context.Context) string, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -31,7 +32,7 @@ func Handler(metrics prometheus.Gatherer, notReady func() string, log *slog.Logg
 		plain(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if why := notReady(); why != "" {
+		if why := notReady(r.Context()); why != "" {
 			plain(w, http.StatusServiceUnavailable, why)
 			return
 		}

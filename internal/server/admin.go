@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -89,5 +90,6 @@ func (s *Server) notReady() string {
 // newAdmin is the admin listener's server (in a worker, the private
 // socket its supervisor asks).
 func (s *Server) newAdmin() *http.Server {
-	return admin.NewServer(admin.Handler(s.metrics.Registry, s.notReady, s.log), s.log)
+	notReady := func(context.Context) string { return s.notReady() }
+	return admin.NewServer(admin.Handler(s.metrics.Registry, notReady, s.log), s.log)
 }

@@ -1,11 +1,13 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,7 +118,7 @@ func (w *worker) metrics() ([]*dto.MetricFamily, error) {
 // should): it is draining, no worker serves, or no worker is ready (each
 // says why: its PHP slots and queue are full, or an FPM pool's breaker is
 // open). One ready worker is enough: the others' connections go to it.
-func (s *Supervisor) notReady() string {
+func (s *Supervisor) notReady(ctx context.Context) string {
 	if s.draining.Load() {
 		return "draining: shutting down"
 	}
@@ -124,23 +126,43 @@ func (s *Supervisor) notReady() string {
 	if len(ws) == 0 {
 		return "no worker serves (starting, or being replaced)"
 	}
-	var whys []string
+	// All asked at once: a stalled worker (stopped, swapping, stuck)
+	// must not hold up the answer past a probe's timeout when another
+	// one is ready.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	answers := make(chan string, len(ws))
 	for _, w := range ws {
-		why, err := w.readiness()
-		if err != nil {
-			why = err.Error()
-		}
+		go func() {
+			why, err := w.readiness(ctx)
+			if err != nil {
+				why = err.Error()
+			}
+			if why != "" {
+				why = fmt.Sprintf("worker %d: %s", w.pid, why)
+			}
+			answers <- why
+		}()
+	}
+	var whys []string
+	for range ws {
+		why := <-answers
 		if why == "" {
 			return ""
 		}
-		whys = append(whys, fmt.Sprintf("worker %d: %s", w.pid, why))
+		whys = append(whys, why)
 	}
+	slices.Sort(whys)
 	return strings.Join(whys, "; ")
 }
 
 // readiness asks the worker's /readyz: "" when ready, else its reason.
-func (w *worker) readiness() (string, error) {
-	resp, err := w.client.Get("http://worker/readyz")
+func (w *worker) readiness(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://worker/readyz", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := w.client.Do(req)
 	if err != nil {
 		return "", err
 	}

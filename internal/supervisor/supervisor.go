@@ -56,7 +56,13 @@ type generation struct {
 	data []byte
 	lns  *server.Listeners
 	size int
+
+	stopped bool // by stopAll (under Supervisor.mu): start no more of it
 }
+
+// errStopped is start's error for a worker whose generation was stopped
+// while it started.
+var errStopped = errors.New("its generation is stopping")
 
 // Supervisor runs and replaces the worker processes. Create it with New;
 // Run runs it until it is stopped.
@@ -128,7 +134,16 @@ func (s *Supervisor) start(g *generation, slot int) (*worker, error) {
 	}
 	s.mu.Lock()
 	s.workers = append(s.workers, w)
+	late := g.stopped || s.draining.Load()
+	w.retired = w.retired || late
 	s.mu.Unlock()
+	if late {
+		// Its generation was stopped while it started (a crashed worker
+		// replaced as a reload swapped generations, a reload during the
+		// shutdown): stopAll did not see it, so it would serve on.
+		w.signal(syscall.SIGTERM)
+		return nil, errStopped
+	}
 	return w, nil
 }
 
@@ -206,7 +221,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 					s.Reload()
 					return
 				}
-				if s.upgrade() {
+				if s.upgrade(ctx) {
 					close(handedOver)
 				}
 			}()
@@ -215,6 +230,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return nil
 		case <-ctx.Done():
 			s.shutdown(admin, true)
+			// A reload or upgrade under way stops too (an upgrade stops
+			// the new binary): wait for it, or it would outlive us.
+			busy <- struct{}{}
 			return nil
 		}
 	}
@@ -261,6 +279,9 @@ func (s *Supervisor) startGeneration(g *generation) error {
 // grace; then kills what is left.
 func (s *Supervisor) stopAll(g *generation, grace time.Duration) {
 	s.mu.Lock()
+	if g != nil {
+		g.stopped = true
+	}
 	var ws []*worker
 	for _, w := range s.workers {
 		if g == nil || w.gen == g {
@@ -297,7 +318,10 @@ func (s *Supervisor) stopAll(g *generation, grace time.Duration) {
 func (s *Supervisor) exited(w *worker) {
 	s.mu.Lock()
 	s.workers = slices.DeleteFunc(s.workers, func(x *worker) bool { return x == w })
-	current := w.gen == s.gen && !w.retired && !s.draining.Load()
+	// A worker of the generation a reload starts that had served is
+	// replaced too: the reload counts it as started, and would otherwise
+	// swap in a generation one worker short for good.
+	current := (w.gen == s.gen || w.isReady()) && !w.gen.stopped && !w.retired && !s.draining.Load()
 	s.mu.Unlock()
 	if !current {
 		s.log.Debug("worker stopped", slog.Int("pid", w.pid), slog.String("status", exitCause(w.state)))
@@ -320,12 +344,15 @@ func (s *Supervisor) exited(w *worker) {
 	g := w.gen
 	time.AfterFunc(delay, func() {
 		s.mu.Lock()
-		stale := g != s.gen || s.draining.Load()
+		stale := g.stopped || s.draining.Load()
 		s.mu.Unlock()
 		if stale {
 			return
 		}
 		nw, err := s.start(g, w.slot)
+		if errors.Is(err, errStopped) {
+			return
+		}
 		if err != nil {
 			s.log.Error("cannot start a worker", slog.Int("slot", w.slot), slog.Any("error", err))
 			return
@@ -379,6 +406,13 @@ func (s *Supervisor) Reload() bool {
 	if cfg.Admin.Listen != "" && s.controlDir == "" || cfg.Admin.Listen == "" && s.controlDir != "" {
 		return refuse("admin.listen can only change its address on reload, not be turned on or off: restart", nil)
 	}
+	if a := old.lns.Keys[server.RoleAdmin]; cfg.Admin.Listen != "" && cfg.Admin.Listen != a {
+		// The admin server serves the socket it started on: a new one
+		// would be bound with no one answering it, and the old one closed
+		// once the old workers stopped. It stays until a restart.
+		s.log.Warn("admin.listen changed: it keeps its address until a restart", slog.String("admin", a))
+		cfg.Admin.Listen = a
+	}
 	lns, err := server.Listen(cfg, old.lns)
 	if err != nil {
 		return refuse("cannot listen", err)
@@ -398,9 +432,6 @@ func (s *Supervisor) Reload() bool {
 		s.stopAll(old, old.cfg.Server.ShutdownTimeout.Duration+5*time.Second)
 		old.lns.CloseUnused(g.lns)
 		s.log.Info("the old workers have stopped", slog.Int("generation", old.n))
-		if g.lns.Admin != old.lns.Admin && g.lns.Admin != nil {
-			s.log.Warn("admin.listen changed: restart to move the admin listener")
-		}
 	}()
 	return true
 }
@@ -483,10 +514,15 @@ func (s *Supervisor) logServing(g *generation) {
 // upgrade starts the binary on disk as a new supervisor on this one's
 // sockets and waits until its workers serve: then it reports true and
 // this supervisor drains; if the new one fails, this one keeps serving.
-func (s *Supervisor) upgrade() bool {
+// If ctx is done first (fe-php is stopping), the new one is stopped.
+func (s *Supervisor) upgrade(ctx context.Context) bool {
 	g := s.current()
 	s.log.Info("upgrading: starting the binary on disk", slog.String("binary", s.exe))
 	fail := func(err error) bool {
+		if ctx.Err() != nil {
+			s.log.Warn("upgrade abandoned: fe-php is stopping", slog.Any("error", err))
+			return false
+		}
 		s.log.Error("upgrade failed: the running binary keeps serving", slog.Any("error", err))
 		return false
 	}
@@ -522,8 +558,13 @@ func (s *Supervisor) upgrade() bool {
 	go func() { ready <- waitReady(statusR) }()
 	select {
 	case err = <-ready:
+	case <-ctx.Done():
 	case <-time.After(2 * time.Minute):
 		err = errors.New("it did not serve within 2 minutes")
+	}
+	if err == nil && ctx.Err() != nil {
+		// Stopping: the new binary must not serve on after this one.
+		err = errors.New("fe-php is stopping")
 	}
 	if err != nil {
 		cmd.Process.Signal(syscall.SIGTERM)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -563,4 +564,181 @@ listen = "127.0.0.1:0"
 		t.Errorf("promtool check metrics:\n%s", problems)
 	}
 	t.Logf("the %d requests ran in %d worker processes", n, len(pids))
+}
+
+// A reload that moves admin.listen keeps the admin listener where it is
+// (moving it needs a restart): before, the new address was bound with no
+// one answering it and the old one closed with the old workers, so that
+// /metrics and the probes answered nowhere.
+func TestReloadMovingAdminKeepsIt(t *testing.T) {
+	t.Parallel()
+	cfg := `
+[server]
+workers = 1
+
+[server.headers]
+X-Config = "%s"
+
+[backend]
+default_backend = "static"
+
+[backend.static_files]
+root = "{{root}}"
+
+[admin]
+listen = "%s"
+`
+	s := startServer(t, fmt.Sprintf(cfg, "1", "127.0.0.1:0"), map[string]string{"root/index.html": "up\n"})
+	write := withListen(expand(fmt.Sprintf(cfg, "2", "127.0.0.2:0"), s.Dir), "127.0.0.1:0")
+	if err := os.WriteFile(s.Config, []byte(write), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 30*time.Second, "the old workers to stop", func() bool {
+		return strings.Contains(s.Stderr(), "the old workers have stopped")
+	})
+	if resp, body := get(t, s, "/"); resp.Header.Get("X-Config") != "2" {
+		t.Errorf("after the reload: %s %q, X-Config %q; want the new configuration", describe(resp), body, resp.Header.Get("X-Config"))
+	}
+	if !strings.Contains(s.Stderr(), "admin.listen changed") {
+		t.Error("no warning that admin.listen keeps its address")
+	}
+	if code, body := adminGet(t, s, "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz on the admin listener after the reload: %d %q", code, body)
+	}
+	wantMetric(t, scrape(t, s), `fe_php_config_reloads_total{result="ok"}`, 1)
+}
+
+// SIGTERM while an upgrade is under way stops the new binary too: before,
+// the old supervisor drained and exited while the new one started
+// anyway and served on, orphaned, after fe-php had been told to stop.
+func TestStopDuringUpgrade(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fe-php")
+	copyFile(t, binary, bin)
+	writeFiles(t, dir, map[string]string{"root/index.html": "up\n"})
+	cfgPath := filepath.Join(dir, "fe-php.toml")
+	cfg := expand(`
+[server]
+listen = "127.0.0.1:0"
+workers = 1
+
+[backend]
+default_backend = "static"
+
+[backend.static_files]
+root = "{{root}}"
+`, dir)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := logFile{filepath.Join(dir, "stderr.log")}
+	logf, err := os.Create(log.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "run", "-c", cfgPath)
+	cmd.Env = childEnv(nil)
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("fe-php stderr:\n%s", tail(log.String(), 6000))
+		}
+	})
+	waitFor(t, 20*time.Second, "fe-php to serve", func() bool { return servingLine.MatchString(log.String()) })
+	addr := servingLine.FindStringSubmatch(logLineWith(log.String(), "msg=serving"))[1]
+
+	// A release that takes its time to start: a wrapper that waits a
+	// little, then runs the binary under test.
+	slow := filepath.Join(dir, "slow")
+	os.WriteFile(slow, []byte("#!/bin/sh\nsleep 2\nexec "+binary+" \"$@\"\n"), 0o755)
+	if err := os.Rename(slow, bin); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGUSR2)
+	waitFor(t, 10*time.Second, "the upgrade to start", func() bool { return strings.Contains(log.String(), "upgrading: starting") })
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the supervisor exited with %v, want 0", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the supervisor did not exit on SIGTERM")
+	}
+	// Nothing holds the listening socket any more: not the new binary.
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Errorf("%s still accepts connections after fe-php stopped during an upgrade", addr)
+	}
+	if strings.Count(log.String(), "msg=serving") > 1 {
+		t.Error("the new binary served after fe-php stopped")
+	}
+}
+
+// A worker of the generation a reload starts that dies after it served,
+// while a sibling is still starting, is replaced: before, the supervisor
+// took it for a worker of no current generation and did not, and the
+// reload swapped in a generation one worker short for good.
+func TestReloadReplacesNewWorkerThatDied(t *testing.T) {
+	t.Parallel()
+	cfg := `
+[server]
+workers = 2
+log_level = "debug"
+
+[server.headers]
+X-Config = "%s"
+
+[backend]
+default_backend = "static"
+
+[backend.static_files]
+root = "{{root}}"
+`
+	s := startServer(t, fmt.Sprintf(cfg, "1"), map[string]string{"root/index.html": "up\n"})
+	waitFor(t, 10*time.Second, "both workers", func() bool { return strings.Count(s.Stderr(), "worker serving") == 2 })
+	old := s.WorkerPIDs(t)
+	if err := os.WriteFile(s.Config, []byte(withListen(expand(fmt.Sprintf(cfg, "2"), s.Dir), "127.0.0.1:0")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	// Hold each new worker as it appears (SIGSTOP), to let them serve
+	// one at a time.
+	var fresh []int
+	waitFor(t, 10*time.Second, "the new workers", func() bool {
+		for _, pid := range s.WorkerPIDs(t) {
+			if !slices.Contains(old, pid) && !slices.Contains(fresh, pid) {
+				syscall.Kill(pid, syscall.SIGSTOP)
+				fresh = append(fresh, pid)
+			}
+		}
+		return len(fresh) == 2
+	})
+	slices.Sort(fresh) // started in slot order
+	syscall.Kill(fresh[0], syscall.SIGCONT)
+	waitFor(t, 10*time.Second, "the first new worker to serve", func() bool { return strings.Count(s.Stderr(), "worker serving") >= 3 })
+	syscall.Kill(fresh[0], syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "its death", func() bool { return syscall.Kill(fresh[0], 0) != nil || strings.Contains(s.Stderr(), "worker died") })
+	if strings.Contains(s.Stderr(), "reloaded:") {
+		syscall.Kill(fresh[1], syscall.SIGCONT)
+		t.Skip("the second new worker had served before it was held: the reload was done")
+	}
+	syscall.Kill(fresh[1], syscall.SIGCONT)
+	waitFor(t, 30*time.Second, "the old workers to stop", func() bool { return strings.Contains(s.Stderr(), "the old workers have stopped") })
+	waitFor(t, 30*time.Second, "the dead new worker's replacement", func() bool { return strings.Contains(s.Stderr(), `msg="worker replaced"`) })
+	if pids := s.WorkerPIDs(t); len(pids) != 2 {
+		t.Errorf("worker processes %v after the reload, want 2", pids)
+	}
+	if resp, body := get(t, s, "/"); resp.Header.Get("X-Config") != "2" {
+		t.Errorf("after the reload: %s %q; want the new configuration", describe(resp), body)
+	}
 }
