@@ -110,3 +110,17 @@ func add(have, m *dto.Metric, typ dto.MetricType, takeMax bool) {
 		}
 	}
 }
+
+// Cumulative keeps the families that only ever grow (counters and
+// histograms): what a process that exited leaves to its server's totals,
+// so that they do not go backwards when it ends.
+func Cumulative(families []*dto.MetricFamily) []*dto.MetricFamily {
+	var out []*dto.MetricFamily
+	for _, f := range families {
+		switch f.GetType() {
+		case dto.MetricType_COUNTER, dto.MetricType_HISTOGRAM:
+			out = append(out, f)
+		}
+	}
+	return out
+}

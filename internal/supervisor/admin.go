@@ -77,12 +77,39 @@ func (s *Supervisor) gatherWorkers() ([]*dto.MetricFamily, error) {
 		wg.Go(func() { sets[i], errs[i] = w.metrics() })
 	}
 	wg.Wait()
+	s.mu.Lock()
 	for i, err := range errs {
-		if err != nil && !ws[i].exited() {
-			s.log.Warn("cannot read a worker's metrics", slog.Int("pid", ws[i].pid), slog.Any("error", err))
+		switch {
+		case err != nil:
+			if !ws[i].exited() {
+				s.log.Warn("cannot read a worker's metrics", slog.Int("pid", ws[i].pid), slog.Any("error", err))
+			}
+		case ws[i].gone:
+			// It exited while being read: its counts join the retired
+			// ones now (and count once).
+			s.retired = metrics.Merge(s.retired, metrics.Cumulative(sets[i]))
+			sets[i] = nil
+		default:
+			ws[i].last = sets[i]
 		}
 	}
+	sets = append(sets, s.retired)
+	s.mu.Unlock()
 	return metrics.Merge(sets...), nil
+}
+
+// retire keeps the counts of a worker that exited, as last scraped, in
+// the server's totals: without them the sums would go backwards, and
+// Prometheus would take that for a reset and count a spike. What it
+// counted after that scrape is lost.
+func (s *Supervisor) retire(w *worker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.gone = true
+	if w.last != nil {
+		s.retired = metrics.Merge(s.retired, metrics.Cumulative(w.last))
+		w.last = nil
+	}
 }
 
 // metrics reads the worker's metric families.

@@ -22,14 +22,17 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 
 	"github.com/fe-php/fe-php/internal/config"
@@ -78,8 +81,9 @@ type Supervisor struct {
 
 	mu      sync.Mutex
 	gen     *generation
-	workers []*worker   // every live worker, of any generation
-	crashes map[int]int // consecutive early deaths by slot, for the backoff
+	workers []*worker           // every live worker, of any generation
+	crashes map[int]int         // consecutive early deaths by slot, for the backoff
+	retired []*dto.MetricFamily // the counts of workers that exited (see retire)
 	exits   chan *worker
 
 	draining atomic.Bool
@@ -171,7 +175,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	defer func() { s.gen.lns.Close() }()
 	if cfg.Admin.Listen != "" {
-		if s.controlDir, err = os.MkdirTemp("", "fe-php-workers-"); err != nil {
+		removeStaleControlDirs()
+		if s.controlDir, err = os.MkdirTemp("", controlDirPrefix+strconv.Itoa(os.Getpid())+"-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(s.controlDir)
@@ -182,8 +187,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	if err := s.startGeneration(s.gen); err != nil {
+	if err := s.startGeneration(ctx, s.gen); err != nil {
 		s.stopAll(s.gen, 5*time.Second)
+		if ctx.Err() != nil {
+			s.log.Info("stopped before serving")
+			return nil
+		}
 		return fmt.Errorf("the workers did not start: %w", err)
 	}
 	var admin *http.Server
@@ -218,7 +227,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			go func() {
 				defer func() { <-busy }()
 				if sig == syscall.SIGHUP {
-					s.Reload()
+					s.Reload(ctx)
 					return
 				}
 				if s.upgrade(ctx) {
@@ -250,9 +259,10 @@ func (s *Supervisor) reopenLogs() {
 }
 
 // startGeneration starts g's workers and waits until each serves; it
-// fails if one exits first or none of that happens within a minute
-// (libphp and OPcache start in well under a second).
-func (s *Supervisor) startGeneration(g *generation) error {
+// fails if one exits first, if ctx ends (fe-php is stopping), or if none
+// of that happens within a minute (libphp and OPcache start in well under
+// a second).
+func (s *Supervisor) startGeneration(ctx context.Context, g *generation) error {
 	var ws []*worker
 	for slot := range g.size {
 		w, err := s.start(g, slot)
@@ -270,6 +280,8 @@ func (s *Supervisor) startGeneration(g *generation) error {
 			return fmt.Errorf("worker %d (pid %d): %s", w.slot, w.pid, exitCause(w.state))
 		case <-timeout.C:
 			return fmt.Errorf("worker %d (pid %d) did not serve within a minute", w.slot, w.pid)
+		case <-ctx.Done():
+			return errors.New("fe-php is stopping")
 		}
 	}
 	return nil
@@ -316,6 +328,7 @@ func (s *Supervisor) stopAll(g *generation, grace time.Duration) {
 // it is a crash, and a new worker takes its slot, at once the first time
 // and after a growing delay when the slot's workers keep dying young.
 func (s *Supervisor) exited(w *worker) {
+	s.retire(w)
 	s.mu.Lock()
 	s.workers = slices.DeleteFunc(s.workers, func(x *worker) bool { return x == w })
 	// A worker of the generation a reload starts that had served is
@@ -382,8 +395,8 @@ func backoff(n int) time.Duration {
 // Reload re-reads the configuration file and, if it is valid, replaces
 // the workers with a generation serving it; otherwise, or if the new
 // workers do not start, the old ones keep serving. It reports whether
-// the new configuration serves.
-func (s *Supervisor) Reload() bool {
+// the new configuration serves. ctx ends when fe-php stops.
+func (s *Supervisor) Reload(ctx context.Context) bool {
 	s.notify("RELOADING=1\nMONOTONIC_USEC=" + monotonicUsec())
 	defer s.notify("READY=1")
 	s.log.Info("reloading the configuration", slog.String("config", s.path))
@@ -418,7 +431,7 @@ func (s *Supervisor) Reload() bool {
 		return refuse("cannot listen", err)
 	}
 	g := &generation{n: old.n + 1, cfg: cfg, data: data, lns: lns, size: cfg.WorkerCount()}
-	if err := s.startGeneration(g); err != nil {
+	if err := s.startGeneration(ctx, g); err != nil {
 		s.stopAll(g, 5*time.Second)
 		lns.CloseUnused(old.lns)
 		return refuse("the new workers did not start", err)
@@ -426,6 +439,10 @@ func (s *Supervisor) Reload() bool {
 	s.mu.Lock()
 	s.gen = g
 	s.mu.Unlock()
+	if p := old.cfg.Server.PIDFile; p != cfg.Server.PIDFile {
+		s.removePIDFileAt(p)
+		s.writePIDFile()
+	}
 	s.stats.reloads(true)
 	s.log.Info("reloaded: the new workers serve; the old ones drain", slog.Int("generation", g.n), slog.Int("workers", g.size))
 	go func() {
@@ -580,13 +597,20 @@ func (s *Supervisor) upgrade(ctx context.Context) bool {
 	return true
 }
 
-// writePIDFile writes server.pid_file, if set.
+// writePIDFile writes server.pid_file, if set, all at once (a reader
+// never sees it empty or half written).
 func (s *Supervisor) writePIDFile() {
 	p := s.current().cfg.Server.PIDFile
 	if p == "" {
 		return
 	}
-	if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	tmp := p + ".tmp"
+	err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
 		s.log.Error("cannot write server.pid_file", slog.Any("error", err))
 	}
 }
@@ -594,12 +618,35 @@ func (s *Supervisor) writePIDFile() {
 // removePIDFile removes the pid file if it still names this process (a
 // new binary may have taken it over).
 func (s *Supervisor) removePIDFile() {
-	p := s.current().cfg.Server.PIDFile
+	s.removePIDFileAt(s.current().cfg.Server.PIDFile)
+}
+
+func (s *Supervisor) removePIDFileAt(p string) {
 	if p == "" {
 		return
 	}
 	if b, err := os.ReadFile(p); err == nil && string(b) == strconv.Itoa(os.Getpid())+"\n" {
 		os.Remove(p)
+	}
+}
+
+// controlDirPrefix names the temporary directories of the workers'
+// control sockets: "fe-php-workers-PID-RANDOM", PID the supervisor's.
+const controlDirPrefix = "fe-php-workers-"
+
+// removeStaleControlDirs removes the control socket directories of
+// supervisors that are gone without cleaning up (killed with SIGKILL).
+func removeStaleControlDirs() {
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), controlDirPrefix+"*"))
+	for _, dir := range matches {
+		pidStr, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(dir), controlDirPrefix), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(dir)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 
 	"github.com/fe-php/fe-php/internal/server"
@@ -36,6 +37,9 @@ type worker struct {
 	state   *os.ProcessState
 
 	retired bool // stopped on purpose (reload, shutdown): no replacement
+
+	last []*dto.MetricFamily // its metrics as last scraped (under the supervisor's mu)
+	gone bool                // its counts are retired (under the supervisor's mu)
 }
 
 // isReady reports whether the worker has said it serves.

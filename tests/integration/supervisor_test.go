@@ -155,7 +155,10 @@ echo strlen(serialize($a));`,
 		t.Errorf("the replacement line: %q; want the cause (exit status 2, a crash) and an immediate restart", m)
 	}
 
-	// 2. The OOM killer (SIGKILL) on a worker.
+	// 2. The OOM killer (SIGKILL) on a worker. The server's request count
+	// does not go backwards with it (Prometheus would see a reset).
+	const served = `fe_php_requests_total{backend="embedded",rule="default",status_class="2xx"}`
+	before2 := metric(t, scrape(t, s), served)
 	now := s.WorkerPIDs(t)
 	victim := now[0]
 	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
@@ -182,6 +185,9 @@ echo strlen(serialize($a));`,
 	scraped := scrape(t, s)
 	wantMetric(t, scraped, "fe_php_workers", 2)
 	wantMetric(t, scraped, "fe_php_worker_crashes_total", 2)
+	if after := metric(t, scraped, served); after < before2 {
+		t.Errorf("%s went from %v to %v when a worker died: a counter must not go backwards", served, before2, after)
+	}
 	for range 10 {
 		resp, body := get(t, s, "/hello.php")
 		wantStatus(t, resp, body, 200)
