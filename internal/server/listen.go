@@ -8,8 +8,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/coreos/go-systemd/v22/activation"
+	"golang.org/x/sys/unix"
 
 	"github.com/fe-php/fe-php/internal/config"
 )
@@ -136,24 +138,49 @@ func (l *Listeners) sockets() map[string]io.Closer {
 	return m
 }
 
-// Files returns a duplicate descriptor of each socket, by role, to hand
-// to another process; the caller closes them once it has.
-func (l *Listeners) Files() (map[string]*os.File, error) {
-	files := map[string]*os.File{}
+// Dup returns a duplicate descriptor (close-on-exec) of each socket, by
+// role, for another process to inherit; the caller closes them. It makes
+// no *os.File on purpose: an os.File asked for its Fd() (as os/exec asks
+// each of its ExtraFiles) switches the socket to blocking mode, and a
+// listening socket is one open file shared by every process serving on
+// it: a worker whose accept then blocks in the kernel can never close its
+// listener, and its drain never ends.
+func (l *Listeners) Dup() (map[string]int, error) {
+	fds := map[string]int{}
 	for role, c := range l.sockets() {
-		fc, ok := c.(interface{ File() (*os.File, error) })
+		sc, ok := c.(syscall.Conn)
 		if !ok {
-			closeFiles(files)
+			closeFDs(fds)
 			return nil, fmt.Errorf("%s socket %T cannot be handed on", role, c)
 		}
-		f, err := fc.File()
+		fd, err := DupFD(sc)
 		if err != nil {
-			closeFiles(files)
+			closeFDs(fds)
 			return nil, fmt.Errorf("%s socket: %w", role, err)
 		}
-		files[role] = f
+		fds[role] = fd
 	}
-	return files, nil
+	return fds, nil
+}
+
+// DupFD duplicates the descriptor of c (a listener, a packet conn),
+// close-on-exec, leaving its blocking mode alone (see Dup).
+func DupFD(c syscall.Conn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	nfd, derr := -1, error(nil)
+	if err := rc.Control(func(fd uintptr) { nfd, derr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	return nfd, derr
+}
+
+func closeFDs(fds map[string]int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }
 
 func closeFiles(files map[string]*os.File) {

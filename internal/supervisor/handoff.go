@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -45,34 +46,54 @@ type wire struct {
 	Keys     map[string]string `json:"keys"` // the addresses they were opened for
 }
 
-// handoffFiles lays out what a started process inherits: extra files for
-// exec.Cmd.ExtraFiles and the environment variable naming them.
+// handoffFiles lays out what a started process inherits: descriptors to
+// pass as 3, 4, ... (see startProcess) and the environment variable
+// naming them.
 type handoffFiles struct {
 	w     wire
-	extra []*os.File
+	extra []uintptr
 }
 
 func newHandoffFiles(config string) *handoffFiles {
 	return &handoffFiles{w: wire{Config: config, FDs: map[string]int{}}}
 }
 
-// add passes f on and returns the descriptor the child sees it as.
-func (h *handoffFiles) add(f *os.File) int {
-	h.extra = append(h.extra, f)
+// add passes descriptor fd on and returns the number the child sees it as.
+func (h *handoffFiles) add(fd int) int {
+	h.extra = append(h.extra, uintptr(fd))
 	return 2 + len(h.extra)
 }
 
 // sockets passes the listeners' descriptors on (the roles in only, all
 // when only is empty).
-func (h *handoffFiles) sockets(files map[string]*os.File, keys map[string]string, only ...string) {
+func (h *handoffFiles) sockets(fds map[string]int, keys map[string]string, only ...string) {
 	h.w.Keys = map[string]string{}
-	for _, role := range sortedKeys(files) {
+	for _, role := range sortedKeys(fds) {
 		if len(only) > 0 && !slices.Contains(only, role) {
 			continue
 		}
-		h.w.FDs[role] = h.add(files[role])
+		h.w.FDs[role] = h.add(fds[role])
 		h.w.Keys[role] = keys[role]
 	}
+}
+
+// startProcess starts the program at path with argv and env, the
+// supervisor's stdout and stderr, and the descriptors of h as 3, 4, ...
+// It forks with syscall.ForkExec, not os/exec: os/exec asks each file for
+// its Fd(), which switches a socket to blocking mode, and the listening
+// sockets are shared with every worker (see server.Listeners.Dup).
+func startProcess(path string, argv, env []string, h *handoffFiles, sys *syscall.SysProcAttr) (*os.Process, error) {
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	files := append([]uintptr{devnull.Fd(), 1, 2}, h.extra...)
+	pid, err := syscall.ForkExec(path, argv, &syscall.ProcAttr{Env: env, Files: files, Sys: sys})
+	if err != nil {
+		return nil, err
+	}
+	return os.FindProcess(pid)
 }
 
 func (h *handoffFiles) env(name string) string {
@@ -94,22 +115,35 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // configFile is data in an anonymous memory file, for a worker to read:
 // a pipe would block the supervisor on a large file, a path could change
-// between validation and reading.
-func configFile(data []byte) (*os.File, error) {
+// between validation and reading. It returns its descriptor.
+func configFile(data []byte) (int, error) {
 	fd, err := unix.MemfdCreate("fe-php.toml", unix.MFD_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("memfd_create: %w", err)
+		return -1, fmt.Errorf("memfd_create: %w", err)
 	}
-	f := os.NewFile(uintptr(fd), "fe-php.toml")
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return nil, err
+	for b := data; len(b) > 0; {
+		n, err := unix.Write(fd, b)
+		if err != nil {
+			unix.Close(fd)
+			return -1, err
+		}
+		b = b[n:]
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
+	if _, err := unix.Seek(fd, 0, io.SeekStart); err != nil {
+		unix.Close(fd)
+		return -1, err
 	}
-	return f, nil
+	return fd, nil
+}
+
+// pipe returns a pipe's ends, both close-on-exec: the supervisor reads
+// r (an os.File), the child inherits the descriptor w.
+func pipe() (r *os.File, w int, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, -1, err
+	}
+	return os.NewFile(uintptr(p[0]), "status pipe"), p[1], nil
 }
 
 // IsWorker reports whether this process was started by a supervisor as a

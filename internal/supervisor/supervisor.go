@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -543,34 +542,34 @@ func (s *Supervisor) upgrade(ctx context.Context) bool {
 		s.log.Error("upgrade failed: the running binary keeps serving", slog.Any("error", err))
 		return false
 	}
-	files, err := g.lns.Files()
+	fds, err := g.lns.Dup()
 	if err != nil {
 		return fail(err)
 	}
-	defer closeFiles(files)
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
 	h := newHandoffFiles(s.path)
-	statusR, statusW, err := os.Pipe()
+	statusR, statusW, err := pipe()
 	if err != nil {
 		return fail(err)
 	}
 	defer statusR.Close()
 	h.w.StatusFD = h.add(statusW)
-	h.sockets(files, g.lns.Keys)
-	cmd := exec.Command(s.exe, os.Args[1:]...)
+	h.sockets(fds, g.lns.Keys)
 	env := append(childEnv(), h.env(envUpgrade))
 	if ns := os.Getenv("NOTIFY_SOCKET"); ns != "" {
 		env = append(env, "NOTIFY_SOCKET="+ns)
 	}
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.ExtraFiles = h.extra
-	err = cmd.Start()
-	statusW.Close()
+	proc, err := startProcess(s.exe, append([]string{s.exe}, os.Args[1:]...), env, h, nil)
+	unix.Close(statusW)
 	if err != nil {
 		return fail(err)
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() { proc.Wait(); close(exited) }()
 	ready := make(chan error, 1)
 	go func() { ready <- waitReady(statusR) }()
 	select {
@@ -584,16 +583,16 @@ func (s *Supervisor) upgrade(ctx context.Context) bool {
 		err = errors.New("fe-php is stopping")
 	}
 	if err != nil {
-		cmd.Process.Signal(syscall.SIGTERM)
+		proc.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
+			proc.Kill()
 		}
-		return fail(fmt.Errorf("the new binary (pid %d): %w", cmd.Process.Pid, err))
+		return fail(fmt.Errorf("the new binary (pid %d): %w", proc.Pid, err))
 	}
-	s.notify("MAINPID=" + strconv.Itoa(cmd.Process.Pid))
-	s.log.Info("upgraded: the new binary serves; this supervisor drains and exits", slog.Int("new_pid", cmd.Process.Pid))
+	s.notify("MAINPID=" + strconv.Itoa(proc.Pid))
+	s.log.Info("upgraded: the new binary serves; this supervisor drains and exits", slog.Int("new_pid", proc.Pid))
 	return true
 }
 
@@ -647,12 +646,6 @@ func removeStaleControlDirs() {
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
 			os.RemoveAll(dir)
 		}
-	}
-}
-
-func closeFiles(files map[string]*os.File) {
-	for _, f := range files {
-		f.Close()
 	}
 }
 

@@ -2,12 +2,17 @@ package supervisor
 
 import (
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fe-php/fe-php/internal/server"
 )
 
 func TestBackoff(t *testing.T) {
@@ -105,5 +110,41 @@ func TestFind(t *testing.T) {
 	os.WriteFile(pidFile, []byte("4242\n"), 0o644)
 	if got, err := Find(want, pidFile); got != 4242 || err != nil {
 		t.Errorf("Find with a pid file = %d, %v", got, err)
+	}
+}
+
+// Handing a listening socket to a child leaves it in non-blocking mode:
+// the socket is one open file shared by the supervisor and every worker,
+// and in blocking mode a worker's accept would wait in the kernel, where
+// closing the listener cannot end it (os/exec's ExtraFiles did that).
+func TestHandOnKeepsSocketsNonBlocking(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	lns := &server.Listeners{HTTP: ln, Keys: map[string]string{server.RoleHTTP: "127.0.0.1:0"}}
+	fds, err := lns.Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHandoffFiles("x.toml")
+	h.sockets(fds, lns.Keys)
+	proc, err := startProcess("/bin/true", []string{"true"}, nil, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc.Wait()
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	rc, _ := ln.(*net.TCPListener).SyscallConn()
+	var flags int
+	rc.Control(func(fd uintptr) { flags, err = unix.FcntlInt(fd, unix.F_GETFL, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags&unix.O_NONBLOCK == 0 {
+		t.Error("the listening socket is in blocking mode after a child inherited it")
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,7 +22,7 @@ import (
 type worker struct {
 	gen  *generation
 	slot int
-	cmd  *exec.Cmd
+	proc *os.Process
 	pid  int
 
 	// control is the private socket the worker serves its metrics and
@@ -65,7 +64,7 @@ func (w *worker) exited() bool {
 // signal sends sig to the worker unless it has exited.
 func (w *worker) signal(sig syscall.Signal) {
 	if !w.exited() {
-		w.cmd.Process.Signal(sig)
+		w.proc.Signal(sig)
 	}
 }
 
@@ -73,41 +72,41 @@ func (w *worker) signal(sig syscall.Signal) {
 // has exited.
 func (s *Supervisor) startWorker(g *generation, slot int, exits chan<- *worker) (*worker, error) {
 	h := newHandoffFiles(s.path)
-	var toClose []*os.File
+	var toClose []int // the child has its own copies once started
 	defer func() {
-		for _, f := range toClose {
-			f.Close()
+		for _, fd := range toClose {
+			unix.Close(fd)
 		}
 	}()
-	cfgFile, err := configFile(g.data)
+	cfgFD, err := configFile(g.data)
 	if err != nil {
 		return nil, err
 	}
-	toClose = append(toClose, cfgFile)
-	h.w.ConfigFD = h.add(cfgFile)
-	statusR, statusW, err := os.Pipe()
+	toClose = append(toClose, cfgFD)
+	h.w.ConfigFD = h.add(cfgFD)
+	statusR, statusW, err := pipe()
 	if err != nil {
 		return nil, err
 	}
 	toClose = append(toClose, statusW)
 	h.w.StatusFD = h.add(statusW)
 
-	files, err := g.lns.Files()
+	fds, err := g.lns.Dup()
 	if err != nil {
 		statusR.Close()
 		return nil, err
 	}
-	for _, f := range files {
-		toClose = append(toClose, f)
+	for _, fd := range fds {
+		toClose = append(toClose, fd)
 	}
-	delete(files, server.RoleAdmin) // the supervisor answers it
+	delete(fds, server.RoleAdmin) // the supervisor answers it
 	// One worker only reads the QUIC socket: a datagram of a connection
 	// reaching another process's QUIC stack would break that connection.
 	roles := []string{server.RoleHTTP, server.RoleHTTPS}
 	if slot == 0 {
 		roles = append(roles, server.RoleQUIC)
 	}
-	h.sockets(files, g.lns.Keys, roles...)
+	h.sockets(fds, g.lns.Keys, roles...)
 
 	w := &worker{gen: g, slot: slot, ready: make(chan struct{}), done: make(chan struct{})}
 	if s.controlDir != "" {
@@ -122,14 +121,14 @@ func (s *Supervisor) startWorker(g *generation, slot int, exits chan<- *worker) 
 		}
 		ul := ln.(*net.UnixListener)
 		ul.SetUnlinkOnClose(false) // the worker's copy listens on
-		f, err := ul.File()
+		fd, err := server.DupFD(ul)
 		ul.Close()
 		if err != nil {
 			statusR.Close()
 			return nil, err
 		}
-		toClose = append(toClose, f)
-		h.w.FDs[server.RoleAdmin] = h.add(f)
+		toClose = append(toClose, fd)
+		h.w.FDs[server.RoleAdmin] = h.add(fd)
 		w.client = &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				var d net.Dialer
@@ -141,26 +140,22 @@ func (s *Supervisor) startWorker(g *generation, slot int, exits chan<- *worker) 
 
 	// /proc/self/exe: this very binary, even if a newer one has replaced
 	// it on disk since (that one starts with "fe-php upgrade").
-	cmd := exec.Command("/proc/self/exe", "worker")
-	cmd.Args[0] = s.exe
-	cmd.Env = append(childEnv(), h.env(envWorker))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
-	cmd.ExtraFiles = h.extra
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Its own process group: a terminal's Ctrl-C reaches the
-		// supervisor alone, which stops the workers in order.
-		Setpgid: true,
-		// A worker whose supervisor is gone (killed) drains and exits.
-		Pdeathsig: syscall.SIGTERM,
-	}
-	if err := cmd.Start(); err != nil {
+	proc, err := startProcess("/proc/self/exe", []string{s.exe, "worker"}, append(childEnv(), h.env(envWorker)), h,
+		&syscall.SysProcAttr{
+			// Its own process group: a terminal's Ctrl-C reaches the
+			// supervisor alone, which stops the workers in order.
+			Setpgid: true,
+			// A worker whose supervisor is gone (killed) drains and exits.
+			Pdeathsig: syscall.SIGTERM,
+		})
+	if err != nil {
 		statusR.Close()
 		if w.control != "" {
 			os.Remove(w.control)
 		}
 		return nil, err
 	}
-	w.cmd, w.pid, w.started = cmd, cmd.Process.Pid, time.Now()
+	w.proc, w.pid, w.started = proc, proc.Pid, time.Now()
 	go func() {
 		if waitReady(statusR) == nil {
 			close(w.ready)
@@ -168,8 +163,7 @@ func (s *Supervisor) startWorker(g *generation, slot int, exits chan<- *worker) 
 		statusR.Close()
 	}()
 	go func() {
-		cmd.Wait()
-		w.state = cmd.ProcessState
+		w.state, _ = proc.Wait()
 		if w.control != "" {
 			os.Remove(w.control)
 		}
