@@ -142,7 +142,7 @@ echo strlen(serialize($a));`,
 	load := startLoad(t, "http://"+s.Addr, clients, "/hello.php", "/page.html")
 
 	// 1. A segfault in PHP.
-	if resp, err := http.Get(s.URL("/crash.php")); err == nil {
+	if resp, err := client.Get(s.URL("/crash.php")); err == nil {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		t.Fatalf("crash.php answered %s %q: this PHP does not crash on it, the test needs another crash", resp.Status, trunc(body))
@@ -456,7 +456,7 @@ listen = "127.0.0.1:0"
 		t.Fatal("the old supervisor did not exit after the upgrade")
 	}
 	waitFor(t, 10*time.Second, "answers of the new binary", func() bool {
-		resp, err := http.Get("http://" + addr + "/version.php")
+		resp, err := client.Get("http://" + addr + "/version.php")
 		if err != nil {
 			return false
 		}
@@ -473,7 +473,7 @@ listen = "127.0.0.1:0"
 	if b, _ := os.ReadFile(pidFile); strings.TrimSpace(string(b)) != strconv.Itoa(newPID) {
 		t.Errorf("pid_file says %q, want the new supervisor's %d", b, newPID)
 	}
-	resp, err := http.Get("http://" + admin + "/metrics")
+	resp, err := client.Get("http://" + admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
