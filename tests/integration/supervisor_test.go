@@ -350,6 +350,28 @@ func (l logFile) String() string {
 	return string(b)
 }
 
+// startLogged starts "bin run -c cfgPath" with its stderr in a logFile
+// beside the config (stdout, the access log, to /dev/null); exited gets
+// Wait's result.
+func startLogged(t *testing.T, bin, cfgPath string) (cmd *exec.Cmd, log logFile, exited <-chan error) {
+	t.Helper()
+	log = logFile{filepath.Join(filepath.Dir(cfgPath), "stderr.log")}
+	logf, err := os.Create(log.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close() // the child has its own descriptor
+	cmd = exec.Command(bin, "run", "-c", cfgPath)
+	cmd.Env = childEnv(nil)
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan error, 1)
+	go func() { ch <- cmd.Wait() }()
+	return cmd, log, ch
+}
+
 // SIGUSR2 and "fe-php upgrade" replace the running binary with the one on
 // disk under a steady load without a failed request: the new supervisor
 // takes the listening sockets over, serves, and the old one drains and
@@ -384,20 +406,7 @@ listen = "127.0.0.1:0"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := logFile{filepath.Join(dir, "stderr.log")}
-	logf, err := os.Create(log.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "run", "-c", cfgPath)
-	cmd.Env = childEnv(nil)
-	cmd.Stderr = logf // stdout (the access log): /dev/null
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	cmd, log, exited := startLogged(t, bin, cfgPath)
 	newPID := 0
 	t.Cleanup(func() {
 		for _, pid := range []int{newPID, cmd.Process.Pid} {
@@ -639,20 +648,7 @@ root = "{{root}}"
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := logFile{filepath.Join(dir, "stderr.log")}
-	logf, err := os.Create(log.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(bin, "run", "-c", cfgPath)
-	cmd.Env = childEnv(nil)
-	cmd.Stderr = logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	cmd, log, exited := startLogged(t, bin, cfgPath)
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		if t.Failed() {
