@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -639,6 +640,7 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	level, msg := slog.LevelInfo, "serving"
 	if s.Worker {
 		level, msg = slog.LevelDebug, "worker serving"
+		attrs = append(attrs, slog.Int("pid", os.Getpid()))
 	}
 	s.log.Log(ctx, level, msg, append(attrs, slog.String("config", s.cfg.File),
 		slog.String("default_backend", s.cfg.Backend.DefaultBackend), slog.Int("rules", len(s.routes)))...)

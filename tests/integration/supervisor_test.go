@@ -727,7 +727,8 @@ root = "{{root}}"
 	})
 	slices.Sort(fresh) // started in slot order
 	syscall.Kill(fresh[0], syscall.SIGCONT)
-	waitFor(t, 10*time.Second, "the first new worker to serve", func() bool { return strings.Count(s.Stderr(), "worker serving") >= 3 })
+	serving := fmt.Sprintf("pid=%d", fresh[0]) // not the other one's line: it may have served before it was held
+	waitFor(t, 10*time.Second, "the first new worker to serve", func() bool { return logLineWith(s.Stderr(), "worker serving", serving) != "" })
 	syscall.Kill(fresh[0], syscall.SIGKILL)
 	waitFor(t, 10*time.Second, "its death", func() bool { return syscall.Kill(fresh[0], 0) != nil || strings.Contains(s.Stderr(), "worker died") })
 	if strings.Contains(s.Stderr(), "reloaded:") {
