@@ -211,14 +211,9 @@ func newLogger(c *config.Server, w io.Writer) *slog.Logger {
 // cmdRun runs the supervisor: it binds the listeners and runs the worker
 // processes (cmdWorker) that serve on them.
 func cmdRun(path string, stderr io.Writer) int {
-	data, err := os.ReadFile(path)
+	cfg, data, err := config.Read(path)
 	if err == nil {
-		var cfg *config.Config
-		if cfg, err = config.Parse(path, data); err == nil {
-			return supervise(path, cfg, data, stderr)
-		}
-	} else {
-		err = config.Errors{{Msg: fmt.Sprintf("cannot read config: %v", err)}}
+		return supervise(path, cfg, data, stderr)
 	}
 	printErrors(stderr, err)
 	fmt.Fprintf(stderr, "fe-php: not starting: fix %s (fe-php check -c %s lists every problem)\n", path, path)
@@ -304,10 +299,11 @@ func reopenLogs(ctx context.Context, sig <-chan os.Signal, srv *server.Server, l
 // cmdSignal sends sig to the supervisor serving the configuration at
 // path, after validating it when reloading.
 func cmdSignal(path string, sig syscall.Signal, stdout, stderr io.Writer) int {
+	what := map[syscall.Signal]string{syscall.SIGHUP: "reload", syscall.SIGUSR2: "upgrade"}[sig]
 	cfg, err := config.Load(path)
 	if err != nil {
 		n := printErrors(stderr, err)
-		fmt.Fprintf(stderr, "%s: %d error(s); not reloading: the running configuration keeps serving\n", path, n)
+		fmt.Fprintf(stderr, "%s: %d error(s); no %s: the running configuration keeps serving\n", path, n, what)
 		return 1
 	}
 	pid, err := supervisor.Find(path, cfg.Server.PIDFile)
@@ -319,7 +315,6 @@ func cmdSignal(path string, sig syscall.Signal, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fe-php: signalling the server (pid %d): %v\n", pid, err)
 		return 1
 	}
-	what := map[syscall.Signal]string{syscall.SIGHUP: "reload", syscall.SIGUSR2: "upgrade"}[sig]
 	fmt.Fprintf(stdout, "fe-php: asked the server (pid %d) to %s; its log says how it went\n", pid, what)
 	return 0
 }

@@ -51,11 +51,22 @@ func (es Errors) Error() string {
 // Load reads, defaults and validates the configuration file at path. The
 // error, if any, is an Errors listing every problem found.
 func Load(path string) (*Config, error) {
+	cfg, _, err := Read(path)
+	return cfg, err
+}
+
+// Read is Load that also returns the bytes it read, for a process that
+// hands the very file it validated to others (the supervisor's workers).
+func Read(path string) (*Config, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, Errors{{Msg: fmt.Sprintf("cannot read config: %v", err)}}
+		return nil, nil, Errors{{Msg: fmt.Sprintf("cannot read config: %v", err)}}
 	}
-	return Parse(path, data)
+	cfg, err := Parse(path, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, data, nil
 }
 
 // Parse is Load for a file already read into memory.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -68,7 +69,7 @@ func (h *handoffFiles) add(fd int) int {
 // when only is empty).
 func (h *handoffFiles) sockets(fds map[string]int, keys map[string]string, only ...string) {
 	h.w.Keys = map[string]string{}
-	for _, role := range sortedKeys(fds) {
+	for _, role := range slices.Sorted(maps.Keys(fds)) {
 		if len(only) > 0 && !slices.Contains(only, role) {
 			continue
 		}
@@ -102,15 +103,6 @@ func (h *handoffFiles) env(name string) string {
 		panic(err) // plain data
 	}
 	return name + "=" + string(b)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // configFile is data in an anonymous memory file, for a worker to read:

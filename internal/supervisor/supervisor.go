@@ -404,11 +404,7 @@ func (s *Supervisor) Reload(ctx context.Context) bool {
 		s.log.Error("reload refused: the running configuration keeps serving", slog.String("reason", why), slog.Any("error", err))
 		return false
 	}
-	data, err := os.ReadFile(s.path)
-	if err != nil {
-		return refuse("cannot read the configuration", err)
-	}
-	cfg, err := config.Parse(s.path, data)
+	cfg, data, err := config.Read(s.path)
 	if err != nil {
 		return refuse("invalid configuration", err)
 	}

@@ -8,7 +8,6 @@ package integration
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -291,8 +290,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	// 2. A configuration with an error: "fe-php reload" refuses it and
 	// says why; SIGHUP is refused by the server.
 	write(reloadConfig("3") + "\n[server.bogus]\n")
-	out, err := exec.Command(binary, "reload", "-c", s.Config).CombinedOutput()
-	if code := exitCode(err); code != 1 || !strings.Contains(string(out), "server.bogus") || !strings.Contains(string(out), "keeps serving") {
+	stdout, stderr, code := runCLI(t, s.Dir, "reload", "-c", s.Config)
+	if out := stdout + stderr; code != 1 || !strings.Contains(out, "server.bogus") || !strings.Contains(out, "keeps serving") {
 		t.Errorf("fe-php reload on a bad config: exit %d, output %q; want 1 and the error", code, out)
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)
@@ -300,9 +299,9 @@ func TestReloadUnderLoad(t *testing.T) {
 
 	// 3. "fe-php reload" with a valid one finds the server by its config.
 	write(reloadConfig("4"))
-	out, err = exec.Command(binary, "reload", "-c", s.Config).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), fmt.Sprintf("pid %d", s.PID)) {
-		t.Errorf("fe-php reload: %v %q; want it to signal pid %d", err, out, s.PID)
+	stdout, stderr, code = runCLI(t, s.Dir, "reload", "-c", s.Config)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("pid %d", s.PID)) {
+		t.Errorf("fe-php reload: exit %d, %q %q; want it to signal pid %d", code, stdout, stderr, s.PID)
 	}
 	waitFor(t, 30*time.Second, "the second reload", func() bool {
 		return strings.Count(s.Stderr(), "the old workers have stopped") == 2
@@ -449,9 +448,9 @@ listen = "127.0.0.1:0"
 	if err := os.Rename(bin+".new", bin); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, "upgrade", "-c", cfgPath).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
-		t.Fatalf("fe-php upgrade: %v %q", err, out)
+	stdout, stderr, code := runCLI(t, dir, "upgrade", "-c", cfgPath)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+		t.Fatalf("fe-php upgrade: exit %d, %q %q", code, stdout, stderr)
 	}
 	waitFor(t, 60*time.Second, "the upgrade", func() bool { return strings.Contains(log.String(), "upgraded: the new binary serves") })
 	m := regexp.MustCompile(`new_pid=(\d+)`).FindStringSubmatch(log.String())
@@ -518,18 +517,6 @@ func copyFile(t *testing.T, from, to string) {
 	if err := os.WriteFile(to, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// exitCode is a command's exit code from its Run error.
-func exitCode(err error) int {
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee):
-		return ee.ExitCode()
-	}
-	return -1
 }
 
 // The admin listener of several workers sums their metrics: requests,
