@@ -1,19 +1,19 @@
 // Package embed is fe-php's embedded backend: PHP (a ZTS libphp, loaded
 // from php.libphp_path at start) executing requests in-process.
 //
-// The request path is lean on purpose. There is no worker goroutine to
-// hand a request to: the goroutine serving the HTTP request takes one of
-// worker_pool_size slots, pins itself to its OS thread for the duration,
-// and calls into PHP once (one cgo call). The thread gets its PHP context
-// (TSRM) the first time it runs PHP and keeps it, until it has served
-// worker_max_requests requests and the context is recycled. A response
-// that PHP does not stream comes back with that call, headers and body,
-// so a typical request crosses from C into Go zero times.
+// The goroutine serving the HTTP request takes one of worker_pool_size
+// slots, lays the request out in the slot's C memory, and has PHP run it
+// (placement.go says where: on the slot's own PHP thread, or inline on
+// the goroutine's thread for scripts known to be short). A thread gets
+// its PHP context (TSRM) the first time it runs PHP and keeps it, until
+// it has served worker_max_requests requests and the context is
+// recycled. A response that PHP does not stream comes back whole, headers
+// and body, so a typical request crosses from C into Go zero times.
 //
-// Threads run PHP on an explicit 64 MiB stack (see cgo.go), whatever
+// Threads run PHP on an explicit 64 MiB stack (see loader.c), whatever
 // ulimit -s says. PHP shares the process: a segfault in PHP or in an
-// extension ends the server; paths that run untrusted, leaky or long
-// code belong on the fastcgi backend.
+// extension ends the worker process (the supervisor starts another);
+// paths that run untrusted, leaky or long code belong on fastcgi.
 package embed
 
 /*
@@ -28,10 +28,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -76,6 +78,7 @@ type Backend struct {
 	wait  time.Duration
 
 	waiting atomic.Int64 // requests waiting for a slot
+	clock   scriptClock  // how long scripts run: where their requests run
 
 	contexts atomic.Int64     // PHP contexts that exist, as of the last request
 	recycled [2]atomic.Uint64 // contexts recycled: after max_requests, after a failure
@@ -178,6 +181,9 @@ func New(opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("starting PHP from %s: %s", opts.LibPHPPath, C.GoString(&cfg.error[0]))
 	}
 	started = true
+	if err := b.startThreads(); err != nil {
+		return nil, err
+	}
 	loaded, scanned := "none", "none"
 	if cfg.ini_loaded != nil {
 		loaded = C.GoString(cfg.ini_loaded)
@@ -188,17 +194,6 @@ func New(opts Options) (*Backend, error) {
 	b.log.Info("php started", slog.String("libphp", opts.LibPHPPath), slog.String("php_ini", loaded), slog.String("php_ini_scanned", scanned))
 	return b, nil
 }
-
-// maxContexts bounds the PHP contexts kept at rest. A context lives on
-// the OS thread that made it, and Go runs a request on whichever thread
-// it is on: with worker_pool_size slots, the threads that take turns
-// running PHP are about the slots plus GOMAXPROCS (measured: 7 threads
-// for 4 slots on 2 CPUs under wrk). A context made beyond this bound is
-// freed after its request, so that contexts (their memory, persistent
-// connections) cannot grow with the threads Go creates over time. A
-// strict bound of worker_pool_size would need a hand-off to dedicated
-// threads, which halved hello.php's throughput (20k vs 37k req/s).
-func maxContexts(workers int) int { return workers + 2*runtime.GOMAXPROCS(0) }
 
 // iniDefaults are fe-php's web defaults, below php.ini: FPM's values where
 // php_embed would force console ones (output_buffering, implicit_flush,
@@ -300,8 +295,8 @@ func (b *Backend) acquire(req *phpreq.Request) (int, error) {
 // larger body is read through a callback as PHP asks for it.
 const preloadMax = 64 << 10
 
-// Run executes req on a PHP thread: it takes one of worker_pool_size
-// slots, pins the goroutine to its OS thread and calls PHP once. The
+// Run executes req: it takes one of worker_pool_size slots and has PHP
+// run the request (on the slot's PHP thread, or inline). The
 // response goes to out; the slot is free again as soon as the script
 // has ended, whatever the client's pace.
 func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
@@ -323,11 +318,19 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 		w = b.watch(j.creq, req)
 	}
 
-	// The thread keeps PHP's buffers until its next request: stay on it
-	// until they are copied out.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	rc := C.fephp_call_execute(j.creq)
+	script := req.Target.ScriptFilename
+	inline := b.clock.short(script)
+	if inline {
+		// PHP's buffers stay on this thread until its next request: stay
+		// on it until they are copied out.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	rc, ran, err := j.execute(inline)
+	if err != nil {
+		return err
+	}
+	b.clock.observe(script, ran)
 	if w != nil {
 		w.stop()
 	}
@@ -366,6 +369,7 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 // memory the request is passed in.
 type job struct {
 	slot     int
+	done     *os.File // the PHP thread's eventfd: written when a request is done
 	req      *phpreq.Request
 	out      *phpreq.Output
 	body     io.Reader // the rest of the body, after what was preloaded
@@ -373,6 +377,36 @@ type job struct {
 	creq     *C.fephp_request
 	arena    unsafe.Pointer // C memory holding the strings and body prefix
 	arenaCap int
+}
+
+// startThreads makes the PHP threads, one per slot (see loader.c).
+func (b *Backend) startThreads() error {
+	fds := make([]C.int, len(b.jobs))
+	if e := C.fephp_threads_start(C.int(len(fds)), &fds[0]); e != 0 {
+		return fmt.Errorf("starting %d PHP threads: %w", len(fds), syscall.Errno(e))
+	}
+	for i, fd := range fds {
+		b.jobs[i].done = os.NewFile(uintptr(fd), fmt.Sprintf("php-thread-%d", i))
+	}
+	return nil
+}
+
+// execute runs the slot's request, on this goroutine's thread (inline)
+// or on the slot's PHP thread, waiting for it in Go's poller so that no
+// goroutine, P or Go thread waits with it. It reports how long PHP ran.
+func (j *job) execute(inline bool) (C.int, time.Duration, error) {
+	var ns C.int64_t
+	if inline {
+		rc := C.fephp_call_execute(j.creq, &ns)
+		return rc, time.Duration(ns), nil
+	}
+	C.fephp_thread_run(C.int(j.slot), j.creq)
+	var n [8]byte
+	if _, err := io.ReadFull(j.done, n[:]); err != nil {
+		return 0, 0, fmt.Errorf("waiting for PHP thread %d: %w", j.slot, err)
+	}
+	rc := C.fephp_thread_result(C.int(j.slot), &ns)
+	return rc, time.Duration(ns), nil
 }
 
 func (j *job) reset(req *phpreq.Request, out *phpreq.Output) {

@@ -5,7 +5,13 @@
  * machine without PHP.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bridge/fephp.h"
@@ -87,6 +93,129 @@ int fephp_call_startup(fephp_config *cfg) {
 	return p_startup(cfg);
 }
 
-int fephp_call_execute(fephp_request *r) { return p_execute(r); }
+/* monotonic_ns is CLOCK_MONOTONIC in nanoseconds. */
+static int64_t monotonic_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* fephp_call_execute runs r on the calling thread; ns receives how long
+ * PHP ran (not counting the wait for Go's scheduler afterwards). */
+int fephp_call_execute(fephp_request *r, int64_t *ns)
+{
+	int64_t start = monotonic_ns();
+	r->pinned = 0;
+	int rc = p_execute(r);
+	*ns = monotonic_ns() - start;
+	return rc;
+}
 int fephp_call_interrupt(fephp_request *r) { return p_interrupt(r); }
 size_t fephp_call_backtrace(fephp_request *r, char *buf, size_t cap) { return p_backtrace(r, buf, cap); }
+
+/*
+ * PHP threads. Each slot of worker_pool_size is one thread made here, not
+ * by Go, that keeps its PHP context for good and runs the requests it is
+ * handed one at a time. A script that runs for a while (most do: 0.1 ms
+ * and more) then holds no Go P: the Go scheduler neither takes it back
+ * from a cgo call nor moves the goroutine between threads afterwards,
+ * which cost more than PHP itself on short pages, and the contexts never
+ * outnumber the slots. The Go side hands a request over with
+ * fephp_thread_run and waits on the slot's eventfd in Go's poller.
+ */
+typedef struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	fephp_request *req; /* the request to run; NULL: idle */
+	int rc;             /* fephp_execute's result for the last one */
+	int64_t ns;         /* and how long it ran */
+	int done_fd;        /* eventfd, written when a request is done */
+} php_thread;
+
+static php_thread *php_threads;
+
+/* The signals a PHP thread takes: its own synchronous faults, and the
+ * real-time ones (PHP's max_execution_time timer, fe-php's interrupt).
+ * Process signals (SIGTERM, SIGHUP, SIGCHLD, ...) are Go's to take on its
+ * own threads; a SIGPIPE of a script's write to a closed socket stays
+ * pending, and the write fails with EPIPE as in PHP-FPM. */
+static void php_thread_signals(void)
+{
+	sigset_t set;
+	sigfillset(&set);
+	int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) sigdelset(&set, keep[i]);
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++) sigdelset(&set, s);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void *php_thread_main(void *arg)
+{
+	php_thread *t = arg;
+	php_thread_signals();
+	for (;;) {
+		pthread_mutex_lock(&t->mu);
+		while (!t->req) pthread_cond_wait(&t->cv, &t->mu);
+		fephp_request *r = t->req;
+		pthread_mutex_unlock(&t->mu);
+
+		int64_t start = monotonic_ns();
+		r->pinned = 1;
+		int rc = p_execute(r);
+		int64_t ns = monotonic_ns() - start;
+
+		pthread_mutex_lock(&t->mu);
+		t->req = NULL;
+		t->rc = rc;
+		t->ns = ns;
+		pthread_mutex_unlock(&t->mu);
+		uint64_t one = 1;
+		while (write(t->done_fd, &one, sizeof(one)) < 0 && errno == EINTR) {
+		}
+	}
+	return NULL;
+}
+
+/* fephp_threads_start makes n PHP threads; fds receives their eventfds
+ * (non-blocking, for Go's poller). It returns 0, or an errno. */
+int fephp_threads_start(int n, int *fds)
+{
+	php_threads = calloc(n, sizeof(*php_threads));
+	if (!php_threads) return ENOMEM;
+	for (int i = 0; i < n; i++) {
+		php_thread *t = &php_threads[i];
+		pthread_mutex_init(&t->mu, NULL);
+		pthread_cond_init(&t->cv, NULL);
+		t->done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (t->done_fd < 0) return errno;
+		fds[i] = t->done_fd;
+		pthread_t th;
+		int e = pthread_create(&th, NULL, php_thread_main, t); /* stack: FEPHP_THREAD_STACK */
+		if (e) return e;
+		pthread_detach(th);
+	}
+	return 0;
+}
+
+/* fephp_thread_run hands r to PHP thread i, which must be idle. */
+void fephp_thread_run(int i, fephp_request *r)
+{
+	php_thread *t = &php_threads[i];
+	pthread_mutex_lock(&t->mu);
+	t->req = r;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* fephp_thread_result is the result of thread i's last request; ns
+ * receives how long it ran. */
+int fephp_thread_result(int i, int64_t *ns)
+{
+	php_thread *t = &php_threads[i];
+	pthread_mutex_lock(&t->mu);
+	int rc = t->rc;
+	*ns = t->ns;
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}

@@ -38,7 +38,7 @@ func TestExitCause(t *testing.T) {
 		{"exit 3", "exit status 3"},
 		{"exit 2", "a crash in PHP"},
 		{"kill -KILL $$", "killed by signal SIGKILL (the kernel's OOM killer"},
-		{"kill -SEGV $$", "killed by signal SIGSEGV"},
+		{"kill -SEGV $$", "killed by signal SIGSEGV (a crash in PHP"},
 	} {
 		cmd := exec.Command("/bin/sh", "-c", c.script)
 		cmd.Run()

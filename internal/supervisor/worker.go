@@ -205,8 +205,13 @@ func exitCause(ps *os.ProcessState) string {
 		if ws.CoreDump() {
 			msg += " (core dumped)"
 		}
-		if sig == syscall.SIGKILL {
+		switch sig {
+		case syscall.SIGKILL:
 			msg += " (the kernel's OOM killer, or kill -9: see dmesg)"
+		case syscall.SIGSEGV, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGILL, syscall.SIGABRT:
+			// PHP runs on threads of its own (internal/embed), where a
+			// fault takes the process down without Go's report.
+			msg += " (a crash in PHP or a PHP extension: dmesg names the library)"
 		}
 		return msg
 	case ws.Exited() && ws.ExitStatus() == 2:

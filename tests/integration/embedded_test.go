@@ -1089,3 +1089,68 @@ func TestEmbeddedConcurrentResponses(t *testing.T) {
 	}
 	s.alive(t)
 }
+
+// Short scripts run inline on Go's threads and longer ones on the slots'
+// own PHP threads (internal/embed/placement.go): mixed on one server,
+// every response is still its own request's, and with only long scripts
+// the PHP contexts number the slots, not the threads Go made (before the
+// PHP threads, 3 slots had up to 3 + 2 x GOMAXPROCS contexts, freed and
+// remade as Go moved requests between its threads).
+func TestEmbeddedPlacement(t *testing.T) {
+	t.Parallel()
+	embRequireBridge(t)
+	const conf = `
+[server]
+workers = 1
+
+[php]
+document_root = "{{root}}"
+worker_pool_size = 3
+
+[admin]
+listen = "127.0.0.1:0"
+`
+	files := map[string]string{
+		"root/short.php": `<?php header("X-Id: " . $_GET["id"]); echo $_GET["id"];`,
+		"root/long.php":  `<?php usleep(1000); header("X-Id: " . $_GET["id"]); echo str_repeat($_GET["id"] . ",", 2000);`,
+	}
+	mixed := startServer(t, conf, files)
+	long := startServer(t, conf, files)
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var bad []string
+	check := func(s *Server, path, id, want string) {
+		resp, err := client.Get(s.URL(path + "?id=" + id))
+		if err != nil {
+			mu.Lock()
+			bad = append(bad, err.Error())
+			mu.Unlock()
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || string(body) != want || resp.Header.Get("X-Id") != id {
+			mu.Lock()
+			bad = append(bad, fmt.Sprintf("%s id %s: %d %q X-Id %q %v", path, id, resp.StatusCode, trunc(body), resp.Header.Values("X-Id"), err))
+			mu.Unlock()
+		}
+	}
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 60 {
+				id := fmt.Sprint(g*1000 + i)
+				check(mixed, "/short.php", id, id)
+				check(mixed, "/long.php", id, strings.Repeat(id+",", 2000))
+				check(long, "/long.php", id, strings.Repeat(id+",", 2000))
+			}
+		})
+	}
+	wg.Wait()
+	if len(bad) > 0 {
+		t.Fatalf("%d of 1440 responses are not their request's: %s", len(bad), strings.Join(bad[:min(len(bad), 5)], "; "))
+	}
+	if n := metric(t, scrape(t, long), "fe_php_embedded_contexts"); n < 1 || n > 3 {
+		t.Errorf("%v PHP contexts after 480 requests of a long script on 3 slots, want 1 to 3", n)
+	}
+}

@@ -150,8 +150,8 @@ echo strlen(serialize($a));`,
 		return strings.Contains(s.Stderr(), `msg="worker replaced"`)
 	})
 	m := restartIn.FindStringSubmatch(s.Stderr())
-	if m == nil || !strings.Contains(m[1], "exit status 2") || m[2] != "0s" {
-		t.Errorf("the replacement line: %q; want the cause (exit status 2, a crash) and an immediate restart", m)
+	if m == nil || !strings.Contains(m[1], "a crash in PHP") || m[2] != "0s" {
+		t.Errorf("the replacement line: %q; want the cause (a crash in PHP) and an immediate restart", m)
 	}
 
 	// 2. The OOM killer (SIGKILL) on a worker. The server's request count

@@ -54,9 +54,10 @@ static __thread int thread_ready;   /* this thread has its PHP context */
 static __thread int thread_dirty;   /* its last request did not end cleanly: recycle it */
 static __thread int thread_served;  /* requests since the context was made */
 static int max_requests;
-/* PHP contexts live on the OS threads that ran PHP, and Go may run a
- * request on more threads over time than there are slots: a thread that
- * made a context beyond max_contexts frees it after its request. */
+/* PHP contexts live on the OS threads that ran PHP. fe-php's own PHP
+ * threads keep theirs; Go may run short requests on more of its threads
+ * over time than there are slots: such a thread that made a context
+ * beyond max_contexts frees it after its request. */
 static int max_contexts;
 static int contexts;  /* atomic: contexts that exist */
 
@@ -747,7 +748,7 @@ int fephp_execute(fephp_request *req)
 	cur = NULL;
 	/* Over the bound: this thread gives its context back. (Its output
 	 * buffers are not PHP's: req->out stays valid for Go.) */
-	if (max_contexts > 0 && __atomic_load_n(&contexts, __ATOMIC_RELAXED) > max_contexts) {
+	if (!req->pinned && max_contexts > 0 && __atomic_load_n(&contexts, __ATOMIC_RELAXED) > max_contexts) {
 		ts_free_thread();
 		thread_ready = 0;
 		thread_dirty = 0; /* gone already: the next context starts clean */

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 /* FEPHP_ABI changes whenever a struct or function below changes. */
-#define FEPHP_ABI 4
+#define FEPHP_ABI 5
 
 /* A string that crosses the seam: always with its length. The bytes are
  * followed by a NUL too, for the PHP APIs that want C strings; Go has
@@ -55,6 +55,10 @@ typedef struct fephp_request {
 	const char *body;
 	size_t body_len;
 	int body_complete;
+
+	/* 1: the calling thread is one of fe-php's own PHP threads, which
+	 * keeps its context (max_contexts bounds the others). */
+	int pinned;
 
 	/* Response, filled in by the bridge. Memory stays valid until the
 	 * thread's next request. */

@@ -1,0 +1,38 @@
+package embed
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestScriptClock(t *testing.T) {
+	var c scriptClock
+	if c.short("/a.php") {
+		t.Error("a script not seen yet is short; want it on a PHP thread")
+	}
+	c.observe("/a.php", 10*time.Microsecond)
+	if !c.short("/a.php") {
+		t.Error("a script that ran 10 us is not short")
+	}
+	// One slow run (a cold cache) moves the average, not the verdict.
+	c.observe("/a.php", 200*time.Microsecond)
+	if !c.short("/a.php") {
+		t.Error("one 200 us run among 10 us ones made the script long")
+	}
+	for range 20 {
+		c.observe("/a.php", 2*time.Millisecond)
+	}
+	if c.short("/a.php") {
+		t.Error("a script that now runs 2 ms is still short")
+	}
+	for i := range scriptClockMax + 10 {
+		c.observe(fmt.Sprintf("/%d.php", i), time.Microsecond)
+	}
+	if n := c.n.Load(); n != scriptClockMax {
+		t.Errorf("%d scripts remembered, want the bound %d", n, scriptClockMax)
+	}
+	if c.short("/over-the-bound.php") {
+		t.Error("a script past the bound is short")
+	}
+}
