@@ -30,6 +30,7 @@ REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
 : "${PERF:=0}"         # 1: after the measured runs, profile each server with perf
 : "${PERF_SECONDS:=5}" # length of a perf profile
 : "${KEEP_WORK:=0}"    # 1: keep the work dir (configs, logs) for inspection
+: "${CADDY:=1}"        # 1: bench/static.sh also measures Caddy's file_server (Debian's caddy)
 : "${BASELINE:=0}"     # 1: also measure plain Go net/http servers (bench/gobaseline)
 : "${NOISE_MAX:=0.15}"  # cores other processes may use before a run counts as noisy
 : "${QUIET_WAIT:=60}"   # seconds to wait, before each run, for the machine to be idle
@@ -674,10 +675,14 @@ bench_table() {
 			for (k = 1; k <= nc; k++) {
 				for (i = 1; i <= NR; i++) if (c[i] == order[k])
 					printf "| %s | %s | %d | %s | %.1f |\n", c[i], s[i], rps[i], ms(p99[i]), cpu[i]
-				a = idx[order[k], "fe-php"]; b = idx[order[k], "nginx"]
-				if (a && b)
-					printf "| %s | **fe-php/nginx** | **%.2fx** | %.2fx | **%.2fx** |\n", order[k],
-						rps[a] / rps[b], p99[a] / p99[b], cpu[a] / cpu[b]
+				a = idx[order[k], "fe-php"]
+				split("nginx caddy", peers, " ")
+				for (p = 1; p <= 2; p++) {
+					b = idx[order[k], peers[p]]
+					if (a && b)
+						printf "| %s | **fe-php/%s** | **%.2fx** | %.2fx | **%.2fx** |\n", order[k], peers[p],
+							rps[a] / rps[b], p99[a] / p99[b], cpu[a] / cpu[b]
+				}
 			}
 			print ""
 			print "CPU kept busy during each measured run, in cores (of the machine'"'"'s total):"

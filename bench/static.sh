@@ -13,6 +13,7 @@
 
 bench_init static "$@"
 bench_need go nginx wrk curl
+[[ $CADDY == 1 ]] && bench_need caddy
 [[ $PERF == 1 ]] && bench_need perf
 
 # Docroot: a 1 KiB page (fe-php reads it into memory and writes once) and
@@ -53,6 +54,25 @@ bench_start_fephp "$FEPHP_CONF" "127.0.0.1:$PORT_B"
 
 # name, port, pid of each server measured.
 SERVERS=("nginx $PORT_A $NGINX_PID" "fe-php $PORT_B $FEPHP_PID")
+
+if [[ $CADDY == 1 ]]; then
+	# Caddy's file_server, as its docs show it; no admin endpoint, no
+	# automatic HTTPS, its state under the work dir.
+	PORT_C=$(bench_free_port $((PORT_B + 1)))
+	cat >"$BENCH_WORK/Caddyfile" <<EOF
+{
+	admin off
+	auto_https off
+}
+http://127.0.0.1:$PORT_C {
+	root * $DOCROOT
+	file_server
+}
+EOF
+	bench_start caddy "http://127.0.0.1:$PORT_C/index.html" \
+		env XDG_DATA_HOME="$BENCH_WORK/caddy" XDG_CONFIG_HOME="$BENCH_WORK/caddy" caddy run --config "$BENCH_WORK/Caddyfile" --adapter caddyfile
+	SERVERS+=("caddy $PORT_C $STARTED_PID")
+fi
 
 if [[ $BASELINE == 1 ]]; then
 	# Yardsticks: Go's http.FileServer, and net/http writing bytes from
@@ -96,7 +116,7 @@ if [[ $PERF == 1 ]]; then
 fi
 
 {
-	echo "# Static files: fe-php vs nginx ($BENCH_DATE)"
+	echo "# Static files: fe-php vs nginx$([[ $CADDY == 1 ]] && echo " and Caddy") ($BENCH_DATE)"
 	echo
 	echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, after a ${WARMUP}s warm-up, over keep-alive"
 	echo "connections to 127.0.0.1; median of $RUNS run(s) by req/s, servers alternating. CPU us/req ="
@@ -116,6 +136,9 @@ fi
 	echo "  keepalive_requests 100000, access_log off, open_file_cache off (nginx's default), rest default."
 	echo "- fe-php: default_backend = \"static\", access log off, log_level warn, rest default"
 	echo "  (precompressed on, but wrk sends no Accept-Encoding), GOMAXPROCS = nproc."
+	if [[ $CADDY == 1 ]]; then
+		echo "- caddy: $(caddy version | head -1) (Debian), file_server, admin off, auto_https off, rest default."
+	fi
 	if [[ $BASELINE == 1 ]]; then
 		echo "- go-fileserver: Go's http.FileServer on the same root; go-memory: net/http writing"
 		echo "  the file's bytes from memory (bench/gobaseline): the floor of a net/http server."
