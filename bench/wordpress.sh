@@ -246,7 +246,8 @@ wp_split() {
 	wrk -t"$THREADS" -c"$CONNS" -d"$((SPLIT_SECONDS + 2))"s "${BENCH_WRK_ARGS[@]}" "http://127.0.0.1:$PORT_B/" >/dev/null 2>&1 &
 	wpid=$!
 	sleep 1
-	perf record -q -F 999 -g -p "$PID_B" -o "$data" -- sleep "$SPLIT_SECONDS" >/dev/null 2>&1 &
+	# fe-php's workers serve, not its supervisor: all of its processes.
+	perf record -q -F 999 -g -p "$(bench_pids "$PID_B" | tr " \n" ",," | sed "s/,*$//")" -o "$data" -- sleep "$SPLIT_SECONDS" >/dev/null 2>&1 &
 	ppid=$!
 	BENCH_PERF_PIDS=("$wpid" "$ppid")
 	wait "$ppid" || { log "perf record failed"; BENCH_PERF_PIDS=(); return 0; }
