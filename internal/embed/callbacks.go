@@ -17,8 +17,9 @@ import (
 	"github.com/fe-php/fe-php/internal/phpreq"
 )
 
-// The bridge calls these on the goroutine that is executing the request
-// (a cgo callback). They only touch the request's phpreq.Output, never
+// The bridge calls these from the thread running the request's script (a
+// cgo callback: from the slot's PHP thread, or from the goroutine's own
+// thread when the script runs inline), one at a time, while Run waits. They only touch the request's phpreq.Output, never
 // the client's connection: PHP does not wait for the client.
 //
 // A panic must never unwind through PHP's C frames (it would leave the

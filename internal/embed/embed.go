@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime"
 	"strings"
 	"sync"
@@ -181,6 +182,13 @@ func New(opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("starting PHP from %s: %s", opts.LibPHPPath, C.GoString(&cfg.error[0]))
 	}
 	started = true
+	// A script's write to a closed socket raises SIGPIPE on its PHP
+	// thread. On a thread Go did not make, Go's handler passes on only the
+	// signals os/signal wants and re-raises the others with their default
+	// action, which for SIGPIPE ends the process. Wanting it (and never
+	// reading the channel: a full one drops them) makes it harmless; the
+	// write fails with EPIPE, as in PHP-FPM, which ignores SIGPIPE.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	if err := b.startThreads(); err != nil {
 		return nil, err
 	}
@@ -326,10 +334,7 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
-	rc, ran, err := j.execute(inline)
-	if err != nil {
-		return err
-	}
+	rc, ran := j.execute(inline)
 	b.clock.observe(script, ran)
 	if w != nil {
 		w.stop()
@@ -386,7 +391,12 @@ func (b *Backend) startThreads() error {
 		return fmt.Errorf("starting %d PHP threads: %w", len(fds), syscall.Errno(e))
 	}
 	for i, fd := range fds {
-		b.jobs[i].done = os.NewFile(uintptr(fd), fmt.Sprintf("php-thread-%d", i))
+		f := os.NewFile(uintptr(fd), fmt.Sprintf("php-thread-%d", i))
+		// A file Go's poller does not watch would be read with EAGAIN.
+		if err := f.SetReadDeadline(time.Time{}); err != nil {
+			return fmt.Errorf("starting PHP thread %d: its eventfd is not pollable: %w", i, err)
+		}
+		b.jobs[i].done = f
 	}
 	return nil
 }
@@ -394,19 +404,23 @@ func (b *Backend) startThreads() error {
 // execute runs the slot's request, on this goroutine's thread (inline)
 // or on the slot's PHP thread, waiting for it in Go's poller so that no
 // goroutine, P or Go thread waits with it. It reports how long PHP ran.
-func (j *job) execute(inline bool) (C.int, time.Duration, error) {
+func (j *job) execute(inline bool) (C.int, time.Duration) {
 	var ns C.int64_t
 	if inline {
 		rc := C.fephp_call_execute(j.creq, &ns)
-		return rc, time.Duration(ns), nil
+		return rc, time.Duration(ns)
 	}
 	C.fephp_thread_run(C.int(j.slot), j.creq)
 	var n [8]byte
 	if _, err := io.ReadFull(j.done, n[:]); err != nil {
-		return 0, 0, fmt.Errorf("waiting for PHP thread %d: %w", j.slot, err)
+		// Only a closed eventfd could do this, and then the PHP thread may
+		// still be running the request: giving the slot to another one
+		// would mix their responses. Stop; the supervisor starts a worker.
+		fmt.Fprintf(os.Stderr, "fe-php: waiting for PHP thread %d: %v: stopping this worker\n", j.slot, err)
+		os.Exit(70)
 	}
 	rc := C.fephp_thread_result(C.int(j.slot), &ns)
-	return rc, time.Duration(ns), nil
+	return rc, time.Duration(ns)
 }
 
 func (j *job) reset(req *phpreq.Request, out *phpreq.Output) {

@@ -135,19 +135,17 @@ typedef struct {
 
 static php_thread *php_threads;
 
-/* The signals a PHP thread takes: its own synchronous faults, and the
- * real-time ones (PHP's max_execution_time timer, fe-php's interrupt).
- * Process signals (SIGTERM, SIGHUP, SIGCHLD, ...) are Go's to take on its
- * own threads; a SIGPIPE of a script's write to a closed socket stays
- * pending, and the write fails with EPIPE as in PHP-FPM. */
+/* A PHP thread runs with no signal blocked, as Go's own threads do: a mask
+ * would be inherited by every process a script starts (proc_open, exec,
+ * mail), which could then not be stopped with SIGTERM. Go's handler takes
+ * what reaches these threads: process signals go to Go's signal loop,
+ * and SIGPIPE is made harmless in embed.New (a script's write to a closed
+ * socket fails with EPIPE, as in PHP-FPM). */
 static void php_thread_signals(void)
 {
-	sigset_t set;
-	sigfillset(&set);
-	int keep[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS};
-	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) sigdelset(&set, keep[i]);
-	for (int s = SIGRTMIN; s <= SIGRTMAX; s++) sigdelset(&set, s);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
 }
 
 static void *php_thread_main(void *arg)

@@ -39,8 +39,9 @@ var errClientGone = errors.New("phpreq: the client has gone")
 // passed on at once by a delivery goroutine, which then owns the
 // ResponseWriter until the response ends.
 //
-// A Runner calls Head once, then Write, Flush and Finish, from one
-// goroutine. Their errors mean "stop producing": the client has gone, or
+// A Runner calls Head once, then Write, Flush and Finish, one call at a
+// time (the embedded backend from a PHP thread's callbacks, then from
+// Run's goroutine once the script has ended). Their errors mean "stop producing": the client has gone, or
 // the head was invalid.
 type Output struct {
 	w    http.ResponseWriter

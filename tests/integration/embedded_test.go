@@ -1154,3 +1154,29 @@ listen = "127.0.0.1:0"
 		t.Errorf("%v PHP contexts after 480 requests of a long script on 3 slots, want 1 to 3", n)
 	}
 }
+
+// A process a script starts inherits the signal mask of the thread that
+// ran the script: it must be empty, as under PHP-FPM, or the child could
+// not be stopped with SIGTERM (proc_terminate, systemd). proc_open forks
+// and execs with the thread's mask (popen, behind shell_exec, resets it).
+// The first run of a script is on a slot's PHP thread, the next ones too
+// (it is not short).
+func TestEmbeddedChildSignalMask(t *testing.T) {
+	t.Parallel()
+	embRequireBridge(t)
+	s := startServer(t, `
+[php]
+document_root = "{{root}}"
+worker_pool_size = 2
+`, map[string]string{"root/mask.php": `<?php usleep(200);
+$p = proc_open(["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"], [1 => ["pipe", "w"]], $pipes);
+echo stream_get_contents($pipes[1]);
+proc_close($p);`})
+	for range 3 {
+		resp, body := get(t, s, "/mask.php")
+		wantStatus(t, resp, body, 200)
+		if !strings.Contains(string(body), "SigBlk:\t0000000000000000") {
+			t.Fatalf("a child of a script starts with signals blocked:\n%s", body)
+		}
+	}
+}
