@@ -22,8 +22,9 @@ import (
 // not seen yet, run on the slot's PHP thread.
 const inlineMax = 50 * time.Microsecond
 
-// scriptClockMax bounds the scripts remembered; past it, new scripts run
-// on the PHP threads.
+// scriptClockMax bounds the scripts remembered. Reaching it forgets them
+// all, to be learnt again: the keys are paths under the release root,
+// and every symlink deploy brings a new set.
 const scriptClockMax = 4096
 
 // scriptClock keeps a moving average of each script's run time.
@@ -43,7 +44,8 @@ func (c *scriptClock) observe(script string, d time.Duration) {
 	v, ok := c.scripts.Load(script)
 	if !ok {
 		if c.n.Load() >= scriptClockMax {
-			return
+			c.scripts.Clear()
+			c.n.Store(0)
 		}
 		a := new(atomic.Int64)
 		a.Store(int64(d))
