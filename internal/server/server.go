@@ -561,8 +561,15 @@ func (s *Server) limitBody(rw *responseWriter, r *http.Request) bool {
 // closed. The admin listener stops last.
 func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	c := &s.cfg.Server
+	var (
+		accepting []net.Listener // the HTTP/1 and HTTP/2 listeners
+		fresh     []*freshConns  // their servers' connections without a request yet
+	)
 	newHTTP := func(h http.Handler) *http.Server {
+		f := new(freshConns)
+		fresh = append(fresh, f)
 		return &http.Server{
+			ConnState:         f.track,
 			Handler:           h,
 			ReadHeaderTimeout: c.ReadHeaderTimeout.Duration,
 			WriteTimeout:      s.writeTimeout,
@@ -603,7 +610,9 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	}
 	plain := newHTTP(s.plainHandler())
 	servers = append(servers, plain)
-	serve("http", func() error { return plain.Serve(s.wrapListener(lns.HTTP)) })
+	plainLn := s.wrapListener(lns.HTTP)
+	accepting = append(accepting, plainLn)
+	serve("http", func() error { return plain.Serve(plainLn) })
 	attrs := []any{slog.String("listen", lns.HTTP.Addr().String())}
 	if lns.HTTPS != nil {
 		hs := newHTTP(s)
@@ -622,7 +631,9 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 			MaxReadFrameSize: 16 << 10,
 		}
 		servers = append(servers, hs)
-		serve("https", func() error { return hs.ServeTLS(s.wrapListener(lns.HTTPS), "", "") })
+		tlsLn := s.wrapListener(lns.HTTPS)
+		accepting = append(accepting, tlsLn)
+		serve("https", func() error { return hs.ServeTLS(tlsLn, "", "") })
 		attrs = append(attrs, slog.String("tls_listen", lns.HTTPS.Addr().String()))
 	}
 	if lns.QUIC != nil {
@@ -670,6 +681,7 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	s.log.Info("shutting down", slog.Duration("grace", grace))
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
+	stopAccepting(sctx, accepting, fresh)
 	var wg sync.WaitGroup
 	var late atomic.Bool
 	for _, srv := range servers {

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// freshConns are the connections an http.Server accepted that have not
+// sent their first request yet. net/http's Shutdown answers no request it
+// reads after shutdown began: it closes the connection instead, and on a
+// connection that never had a response the client cannot tell that the
+// request did not run, so it does not retry it (a request lost in every
+// reload under load). So shutdown first stops accepting, then gives these
+// connections a moment to present their request, and only then calls
+// Shutdown, which lets the requests it finds running finish.
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// track is the server's ConnState hook.
+func (f *freshConns) track(c net.Conn, st http.ConnState) {
+	f.mu.Lock()
+	if st == http.StateNew {
+		if f.conns == nil {
+			f.conns = make(map[net.Conn]struct{})
+		}
+		f.conns[c] = struct{}{}
+	} else {
+		delete(f.conns, c)
+	}
+	f.mu.Unlock()
+}
+
+func (f *freshConns) len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.conns)
+}
+
+// freshWait bounds the wait for fresh connections' first requests: a
+// client that connected and sends nothing for this long gets the close.
+const freshWait = time.Second
+
+// stopAccepting closes the listeners, then waits until every fresh
+// connection has presented its request (or freshWait, or ctx, is over).
+func stopAccepting(ctx context.Context, lns []net.Listener, fresh []*freshConns) {
+	for _, ln := range lns {
+		ln.Close() // Serve returns; Shutdown's close of it again is harmless
+	}
+	deadline := time.Now().Add(freshWait)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		n := 0
+		for _, f := range fresh {
+			n += f.len()
+		}
+		if n == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
