@@ -45,11 +45,20 @@ func (f *freshConns) len() int {
 // client that connected and sends nothing for this long gets the close.
 const freshWait = time.Second
 
-// stopAccepting closes the listeners, then waits until every fresh
-// connection has presented its request (or freshWait, or ctx, is over).
-func stopAccepting(ctx context.Context, lns []net.Listener, fresh []*freshConns) {
+// stopAccepting closes the listeners, waits for their Serve loops to
+// return (a connection accepted just before the close is in its server's
+// StateNew by then), then until every fresh connection has presented its
+// request (or freshWait, or ctx, is over).
+func stopAccepting(ctx context.Context, lns []net.Listener, served []<-chan struct{}, fresh []*freshConns) {
 	for _, ln := range lns {
 		ln.Close() // Serve returns; Shutdown's close of it again is harmless
+	}
+	for _, done := range served {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return
+		}
 	}
 	deadline := time.Now().Add(freshWait)
 	for time.Now().Before(deadline) && ctx.Err() == nil {

@@ -556,14 +556,16 @@ func (s *Server) limitBody(rw *responseWriter, r *http.Request) bool {
 
 // Serve serves on lns until ctx is done, then shuts down gracefully:
 // /readyz fails at once and, after admin.shutdown_delay, the public
-// listeners close (new connections are refused), in-flight requests get
-// server.shutdown_timeout to finish, and what is still open after that is
-// closed. The admin listener stops last.
+// listeners close (new connections are refused), connections accepted
+// but without a request yet get up to a second to send it (fresh.go), and
+// in-flight requests get server.shutdown_timeout to finish; what is still
+// open after that is closed. The admin listener stops last.
 func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	c := &s.cfg.Server
 	var (
-		accepting []net.Listener // the HTTP/1 and HTTP/2 listeners
-		fresh     []*freshConns  // their servers' connections without a request yet
+		accepting []net.Listener    // the HTTP/1 and HTTP/2 listeners
+		served    []<-chan struct{} // closed when their Serve has returned
+		fresh     []*freshConns     // their servers' connections without a request yet
 	)
 	newHTTP := func(h http.Handler) *http.Server {
 		f := new(freshConns)
@@ -580,9 +582,13 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	}
 	var servers []shutdowner
 	errc := make(chan error, 4)
-	serve := func(name string, fn func() error) {
+	// serve runs fn (a server's Serve) and closes the channel it returns
+	// when fn has returned.
+	serve := func(name string, fn func() error) <-chan struct{} {
+		done := make(chan struct{})
 		go func() {
 			err := fn()
+			close(done)
 			if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				err = fmt.Errorf("%s: %w", name, err)
 			} else {
@@ -590,6 +596,7 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 			}
 			errc <- err
 		}()
+		return done
 	}
 
 	if lns.HTTPS != nil {
@@ -612,7 +619,7 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	servers = append(servers, plain)
 	plainLn := s.wrapListener(lns.HTTP)
 	accepting = append(accepting, plainLn)
-	serve("http", func() error { return plain.Serve(plainLn) })
+	served = append(served, serve("http", func() error { return plain.Serve(plainLn) }))
 	attrs := []any{slog.String("listen", lns.HTTP.Addr().String())}
 	if lns.HTTPS != nil {
 		hs := newHTTP(s)
@@ -633,7 +640,7 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 		servers = append(servers, hs)
 		tlsLn := s.wrapListener(lns.HTTPS)
 		accepting = append(accepting, tlsLn)
-		serve("https", func() error { return hs.ServeTLS(tlsLn, "", "") })
+		served = append(served, serve("https", func() error { return hs.ServeTLS(tlsLn, "", "") }))
 		attrs = append(attrs, slog.String("tls_listen", lns.HTTPS.Addr().String()))
 	}
 	if lns.QUIC != nil {
@@ -681,7 +688,7 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	s.log.Info("shutting down", slog.Duration("grace", grace))
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	stopAccepting(sctx, accepting, fresh)
+	stopAccepting(sctx, accepting, served, fresh)
 	var wg sync.WaitGroup
 	var late atomic.Bool
 	for _, srv := range servers {
