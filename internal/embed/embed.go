@@ -327,7 +327,8 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 	}
 
 	script := req.Target.ScriptFilename
-	inline := b.clock.short(script)
+	avg := b.clock.lookup(script)
+	inline := short(avg)
 	if inline {
 		// PHP's buffers stay on this thread until its next request: stay
 		// on it until they are copied out.
@@ -335,7 +336,7 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 		defer runtime.UnlockOSThread()
 	}
 	rc, ran := j.execute(inline)
-	b.clock.observe(script, ran)
+	b.clock.observe(script, avg, ran)
 	if w != nil {
 		w.stop()
 	}

@@ -33,31 +33,40 @@ type scriptClock struct {
 	n       atomic.Int64
 }
 
-// short reports whether script has run shorter than inlineMax.
-func (c *scriptClock) short(script string) bool {
-	v, ok := c.scripts.Load(script)
-	return ok && time.Duration(v.(*atomic.Int64).Load()) < inlineMax
-}
-
-// observe adds one run of script that took d.
-func (c *scriptClock) observe(script string, d time.Duration) {
+// lookup returns script's average run time (nanoseconds), nil if the
+// script has not run yet. Run looks it up once, for short and observe.
+func (c *scriptClock) lookup(script string) *atomic.Int64 {
 	v, ok := c.scripts.Load(script)
 	if !ok {
+		return nil
+	}
+	return v.(*atomic.Int64)
+}
+
+// short reports whether an average from lookup is under inlineMax.
+func short(avg *atomic.Int64) bool {
+	return avg != nil && time.Duration(avg.Load()) < inlineMax
+}
+
+// observe adds one run of script that took d; avg is what lookup gave.
+// (An average the bound has just forgotten takes the run harmlessly.)
+func (c *scriptClock) observe(script string, avg *atomic.Int64, d time.Duration) {
+	if avg == nil {
 		if c.n.Load() >= scriptClockMax {
 			c.scripts.Clear()
 			c.n.Store(0)
 		}
 		a := new(atomic.Int64)
 		a.Store(int64(d))
-		if _, loaded := c.scripts.LoadOrStore(script, a); !loaded {
+		v, loaded := c.scripts.LoadOrStore(script, a)
+		if !loaded {
 			c.n.Add(1)
 			return
 		}
-		v, _ = c.scripts.Load(script)
+		avg = v.(*atomic.Int64)
 	}
-	a := v.(*atomic.Int64)
-	old := a.Load()
-	a.Store(old + (int64(d)-old)/8) // races lose an update, no more
+	old := avg.Load()
+	avg.Store(old + (int64(d)-old)/8) // races lose an update, no more
 }
 
 // maxContexts bounds the PHP contexts kept at rest: the PHP threads'

@@ -8,36 +8,38 @@ import (
 
 func TestScriptClock(t *testing.T) {
 	var c scriptClock
-	if c.short("/a.php") {
+	run := func(script string, d time.Duration) { c.observe(script, c.lookup(script), d) }
+	isShort := func(script string) bool { return short(c.lookup(script)) }
+	if isShort("/a.php") {
 		t.Error("a script not seen yet is short; want it on a PHP thread")
 	}
-	c.observe("/a.php", 10*time.Microsecond)
-	if !c.short("/a.php") {
+	run("/a.php", 10*time.Microsecond)
+	if !isShort("/a.php") {
 		t.Error("a script that ran 10 us is not short")
 	}
 	// One slow run (a cold cache) moves the average, not the verdict.
-	c.observe("/a.php", 200*time.Microsecond)
-	if !c.short("/a.php") {
+	run("/a.php", 200*time.Microsecond)
+	if !isShort("/a.php") {
 		t.Error("one 200 us run among 10 us ones made the script long")
 	}
 	for range 20 {
-		c.observe("/a.php", 2*time.Millisecond)
+		run("/a.php", 2*time.Millisecond)
 	}
-	if c.short("/a.php") {
+	if isShort("/a.php") {
 		t.Error("a script that now runs 2 ms is still short")
 	}
 	// A deploy to a new release root brings new paths: past the bound the
 	// clock forgets the old ones and learns the new.
 	for i := range scriptClockMax + 10 {
-		c.observe(fmt.Sprintf("/releases/2/%d.php", i), time.Microsecond)
+		run(fmt.Sprintf("/releases/2/%d.php", i), time.Microsecond)
 	}
 	if n := c.n.Load(); n > scriptClockMax {
 		t.Errorf("%d scripts remembered, over the bound %d", n, scriptClockMax)
 	}
-	if c.short("/a.php") {
+	if isShort("/a.php") {
 		t.Error("a script of the old release is still remembered past the bound")
 	}
-	if !c.short(fmt.Sprintf("/releases/2/%d.php", scriptClockMax+9)) {
+	if !isShort(fmt.Sprintf("/releases/2/%d.php", scriptClockMax+9)) {
 		t.Error("a script of the new release past the bound is not learnt")
 	}
 }
