@@ -562,14 +562,9 @@ func (s *Server) limitBody(rw *responseWriter, r *http.Request) bool {
 // open after that is closed. The admin listener stops last.
 func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	c := &s.cfg.Server
-	var (
-		accepting []net.Listener    // the HTTP/1 and HTTP/2 listeners
-		served    []<-chan struct{} // closed when their Serve has returned
-		fresh     []*freshConns     // their servers' connections without a request yet
-	)
-	newHTTP := func(h http.Handler) *http.Server {
+	var accepting []acceptor // the HTTP/1 and HTTP/2 servers' listeners
+	newHTTP := func(h http.Handler) (*http.Server, *freshConns) {
 		f := new(freshConns)
-		fresh = append(fresh, f)
 		return &http.Server{
 			ConnState:         f.track,
 			Handler:           h,
@@ -578,7 +573,7 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 			IdleTimeout:       c.IdleTimeout.Duration,
 			MaxHeaderBytes:    int(c.MaxHeaderBytes),
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		}
+		}, f
 	}
 	var servers []shutdowner
 	errc := make(chan error, 4)
@@ -615,14 +610,13 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 		defer m.Close()
 		s.certs.Store(m)
 	}
-	plain := newHTTP(s.plainHandler())
+	plain, plainFresh := newHTTP(s.plainHandler())
 	servers = append(servers, plain)
 	plainLn := s.wrapListener(lns.HTTP)
-	accepting = append(accepting, plainLn)
-	served = append(served, serve("http", func() error { return plain.Serve(plainLn) }))
+	accepting = append(accepting, acceptor{plainLn, plainFresh, serve("http", func() error { return plain.Serve(plainLn) })})
 	attrs := []any{slog.String("listen", lns.HTTP.Addr().String())}
 	if lns.HTTPS != nil {
-		hs := newHTTP(s)
+		hs, hsFresh := newHTTP(s)
 		hs.TLSConfig = s.certs.Load().TLSConfig() // its own copy: net/http adds to it
 		var protos http.Protocols
 		protos.SetHTTP1(true)
@@ -639,8 +633,7 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 		}
 		servers = append(servers, hs)
 		tlsLn := s.wrapListener(lns.HTTPS)
-		accepting = append(accepting, tlsLn)
-		served = append(served, serve("https", func() error { return hs.ServeTLS(tlsLn, "", "") }))
+		accepting = append(accepting, acceptor{tlsLn, hsFresh, serve("https", func() error { return hs.ServeTLS(tlsLn, "", "") })})
 		attrs = append(attrs, slog.String("tls_listen", lns.HTTPS.Addr().String()))
 	}
 	if lns.QUIC != nil {
@@ -688,7 +681,7 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	s.log.Info("shutting down", slog.Duration("grace", grace))
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	stopAccepting(sctx, accepting, served, fresh)
+	stopAccepting(sctx, accepting)
 	var wg sync.WaitGroup
 	var late atomic.Bool
 	for _, srv := range servers {
