@@ -6,6 +6,7 @@
 #	bash bench/php.sh                       # 2 s warm-up + 10 s per case
 #	WORKERS=8 DURATION=30 RUNS=3 bash bench/php.sh
 #	CASES="hello.php" bash bench/php.sh
+#	LIBPHP_B=/usr/local/php-zts-x/lib/libphp.so bash bench/php.sh
 #
 # Servers, all with WORKERS PHP workers (default 4) and OPcache on
 # (validate_timestamps off):
@@ -14,6 +15,8 @@
 #   fe-php-fcgi   fe-php's fastcgi backend + an identical php-fpm pool
 #                 (kept-open connections, pool max_size = WORKERS)
 #   fe-php-embed  fe-php's embedded backend, worker_pool_size = WORKERS
+#   fe-php-embed-B  with LIBPHP_B set: the same on another libphp build (a
+#                 PHP build change measured against the current one)
 # Server CPU is each whole process tree's: nginx's and FPM's together.
 #
 # Prints a Markdown table and writes it to bench/results/php-DATE.md.
@@ -134,6 +137,16 @@ bench_start fe-php-embed "http://127.0.0.1:$PORT_C/hello.php" "$FEPHP_BIN" run -
 PID_C=$STARTED_PID
 
 SERVERS=("nginx+fpm $PORT_A $PID_A" "fe-php-fcgi $PORT_B $PID_B" "fe-php-embed $PORT_C $PID_C")
+
+# The same embedded backend on another build of PHP, to measure a change to
+# the build (flags, patches) in the same interleaved run.
+if [[ -n ${LIBPHP_B:-} ]]; then
+	[[ -f $LIBPHP_B ]] || die "LIBPHP_B=$LIBPHP_B: no such file"
+	PORT_D=$(bench_free_port $((PORT_C + 1)))
+	fephp_conf "$PORT_D" embedded "libphp_path = \"$LIBPHP_B\"" >"$BENCH_WORK/fe-php-embed-B.toml"
+	bench_start fe-php-embed-B "http://127.0.0.1:$PORT_D/hello.php" "$FEPHP_BIN" run -c "$BENCH_WORK/fe-php-embed-B.toml"
+	SERVERS+=("fe-php-embed-B $PORT_D $STARTED_PID")
+fi
 MACHINE=$(bench_machine)
 
 for case in $CASES; do
@@ -184,6 +197,7 @@ php_table() {
 	echo "median of $RUNS run(s) by req/s, servers alternating. $WORKERS PHP workers everywhere, OPcache on"
 	echo "(validate_timestamps off). Server CPU = the whole process tree's (nginx and FPM"
 	echo "together; fe-php and its FPM together) / requests completed."
+	[[ -z ${LIBPHP_B:-} ]] || echo "fe-php-embed-B runs $LIBPHP_B, fe-php-embed the default libphp."
 	echo
 	php_table
 	echo

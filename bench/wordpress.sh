@@ -6,6 +6,7 @@
 #	bash bench/wordpress.sh                 # 2 s warm-up + 20 s per server
 #	RUNS=3 bash bench/wordpress.sh
 #	PERF=1 bash bench/wordpress.sh          # plus syscalls/request and profiles of both
+#	LIBPHP_B=/usr/local/php-zts-x/lib/libphp.so bash bench/wordpress.sh
 #
 # Servers, both with WORKERS PHP workers (default 4) and OPcache on
 # (validate_timestamps off), on one MariaDB (scripts/wp-site.sh):
@@ -15,6 +16,9 @@
 #   fe-php     the spec's WordPress recipe: the front page is on the embedded
 #              backend (worker_pool_size = WORKERS); /wp-admin/ and
 #              /wp-login.php go to its own php-fpm pool (idle here)
+#   fe-php-B   with LIBPHP_B set: the same recipe on another libphp build (a
+#              PHP build change measured against the current one; sharing
+#              fe-php's idle FPM pool); its CPU is not split
 # Server CPU is each whole process tree's, split into "server" (nginx; fe-php's
 # Go side) and "PHP" (the FPM pool; fe-php's PHP execution, from a perf
 # profile of the fe-php process). MariaDB's CPU is shown apart.
@@ -224,6 +228,21 @@ fi
 log "front pages: $SAME"
 
 SERVERS=("nginx+fpm $PORT_A $PID_A" "fe-php $PORT_B $PID_B")
+
+# The recipe on another build of PHP, to measure a change to the build
+# (flags, patches) in the same interleaved run.
+if [[ -n ${LIBPHP_B:-} ]]; then
+	[[ -f $LIBPHP_B ]] || die "LIBPHP_B=$LIBPHP_B: no such file"
+	PORT_C=$(bench_free_port $((PORT_B + 1)))
+	sed -e "s|^listen = \"127.0.0.1:$PORT_B\"\$|listen = \"127.0.0.1:$PORT_C\"|" \
+		-e "s|^\\[php\\]\$|[php]\nlibphp_path = \"$LIBPHP_B\"|" "$BENCH_WORK/fe-php.toml" >"$BENCH_WORK/fe-php-B.toml"
+	grep -q "^listen = \"127.0.0.1:$PORT_C\"" "$BENCH_WORK/fe-php-B.toml" && grep -q '^libphp_path' "$BENCH_WORK/fe-php-B.toml" ||
+		die "cannot derive fe-php-B's configuration"
+	bench_start fe-php-B "http://$HOST:$PORT_C/wp-login.php" env $FEPHP_ENV "$FEPHP_BIN" run -c "$BENCH_WORK/fe-php-B.toml"
+	SERVERS+=("fe-php-B $PORT_C $STARTED_PID")
+	got_c=$(front "$PORT_C" "$BENCH_WORK/front-fe-php-B.html")
+	[[ $got_c == "200 "* ]] || die "fe-php-B: GET / gave '$got_c', want 200"
+fi
 MACHINE=$(bench_machine)
 CASE=front-page
 for ((run = 1; run <= RUNS; run++)); do
@@ -350,7 +369,7 @@ wp_table() {
 			s[NR] = $2; rps[NR] = $3; p99[NR] = $4; cpu[NR] = $5; sc[NR] = $6; wc[NR] = $7; oc[NR] = $8; req[NR] = $9; err[NR] = $10
 			runs[NR] = $11; db[NR] = $16
 			if ($2 == "nginx+fpm") { srv[NR] = $12 > 0 ? $5 * ($12 - $13) / $12 : 0; php[NR] = $5 - srv[NR]; base = NR }
-			else {
+			else if ($2 == "fe-php") {
 				# fe-php: its own process, split by the perf profile; its idle
 				# FPM pool counts as PHP.
 				if (sl != "" && $14 > 0) {
@@ -359,7 +378,7 @@ wp_table() {
 					gofrac = known > 0 ? (f[1] + f[2]) / known : 0
 					srv[NR] = $5 * ($14 - $15) / $14 * gofrac; php[NR] = $5 - srv[NR]
 				} else { srv[NR] = -1; php[NR] = -1 }
-			}
+			} else { srv[NR] = -1; php[NR] = -1 } # fe-php-B: not profiled
 		}
 		function v(x) { return x < 0 ? "n/a" : sprintf("%.0f", x) }
 		function r(a, b) { return (a < 0 || b <= 0) ? "n/a" : sprintf("%.2fx", a / b) }
@@ -394,6 +413,7 @@ wp_table() {
 	echo "\"server\" is nginx's part, or fe-php's Go side; \"PHP\" the FPM pool's, or fe-php's PHP"
 	echo "execution. MariaDB's CPU is in neither."
 	[[ -z $FEPHP_ENV ]] || echo "fe-php ran with the environment $FEPHP_ENV."
+	[[ -z ${LIBPHP_B:-} ]] || echo "fe-php-B runs $LIBPHP_B, fe-php the default libphp."
 	echo
 	wp_table
 	echo
