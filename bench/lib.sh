@@ -134,6 +134,7 @@ bench_need() {
 		mariadbd) pkg=mariadb-server ;;
 		h2load) pkg=nghttp2-client ;;
 		php-fpm*) pkg=${cmd#php-}; pkg=php${pkg#fpm}-fpm ;;
+		php-config*) pkg=php${cmd#php-config}-dev ;;
 		*) pkg=$cmd ;;
 		esac
 		missing+=("$pkg")

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# bench/phploop.sh: what a request costs PHP itself, with no server around
+# it: bench/phploop/phploop.c runs a script's requests in a C loop through a
+# libphp's embed SAPI (request start-up, execution, shutdown), on one
+# thread. See bench/README.md.
+#
+#	bash bench/phploop.sh                            # hello.php, page.php
+#	ROUNDS=9 bash bench/phploop.sh
+#	PREFIX_B=/usr/local/php-zts-x bash bench/phploop.sh   # plus another ZTS build
+#
+# PHPs, each with its own php.ini and conf.d and OPcache on
+# (validate_timestamps off):
+#   nts     Debian's libphp8.2-embed (NTS, the same build as its php-fpm8.2,
+#           with Debian's embed conf.d); needs php8.2-dev for the headers
+#   zts     fe-php's ZTS build ($PREFIX, default /usr/local/php-zts-embed)
+#   zts-B   with PREFIX_B set: another ZTS build (a change to the build
+#           measured against the current one)
+# Each round runs every PHP once, in turn, and each run reports its fastest
+# batch (noise only ever adds time); the table shows the median round, so
+# that a slow minute of the machine cannot favour one side.
+#
+# Prints a Markdown table and writes it to bench/results/phploop-DATE.md.
+
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+bench_init phploop "$@"
+bench_need gcc php-config8.2 curl
+
+: "${ROUNDS:=5}"     # rounds; the median is reported
+: "${BATCHES:=10}"   # batches per run; the fastest counts
+PREFIX=${PREFIX:-/usr/local/php-zts-embed}
+CASES=${CASES:-hello.php page.php}
+# Requests per run, per script: about a second each.
+declare -A REQUESTS=([hello.php]=40000 [page.php]=2000)
+
+[[ -f $PREFIX/lib/libphp.so ]] || die "no ZTS PHP in $PREFIX (make php)"
+[[ -z ${PREFIX_B:-} || -f $PREFIX_B/lib/libphp.so ]] || die "PREFIX_B=$PREFIX_B: no lib/libphp.so there"
+
+# The scripts are bench/php.sh's.
+DOCROOT=$BENCH_WORK/www
+mkdir -p "$DOCROOT"
+echo '<?php echo "Hello, World!";' >"$DOCROOT/hello.php"
+sed -n '/^cat >"$DOCROOT\/page.php" <<.PHP.$/,/^PHP$/p' "$BENCH_DIR/php.sh" | sed '1d;$d' >"$DOCROOT/page.php"
+grep -q usort "$DOCROOT/page.php" || die "cannot find page.php in bench/php.sh"
+
+# build NAME CONFIG LIBDIR LIB: the harness against one PHP.
+build() {
+	local name=$1 config=$2 libdir=$3 lib=$4
+	gcc -O2 -Wall -o "$BENCH_WORK/phploop-$name" "$BENCH_DIR/phploop/phploop.c" \
+		$("$config" --includes) -L"$libdir" -l"$lib" -Wl,-rpath,"$libdir" ||
+		die "cannot build the harness against $config"
+}
+PHPS=()
+if [[ -f /usr/include/php/20220829/sapi/embed/php_embed.h && -f /usr/lib/libphp8.2.so ]]; then
+	build nts php-config8.2 /usr/lib php8.2
+	PHPS+=(nts)
+else
+	log "no NTS row: needs libphp8.2-embed and php8.2-dev (apt-get install php8.2-dev)"
+fi
+build zts "$PREFIX/bin/php-config" "$PREFIX/lib" php
+PHPS+=(zts)
+if [[ -n ${PREFIX_B:-} ]]; then
+	build zts-B "$PREFIX_B/bin/php-config" "$PREFIX_B/lib" php
+	PHPS+=(zts-B)
+fi
+
+# fe-php's build leaves OPcache to fe-php (not in its conf.d); Debian's
+# embed conf.d loads it.
+ini_for() { [[ $1 == nts ]] || echo "zend_extension=opcache.so"; }
+
+ROWS=()
+for case in $CASES; do
+	n=${REQUESTS[$case]:-2000}
+	for ((round = 1; round <= ROUNDS; round++)); do
+		for php in "${PHPS[@]}"; do
+			line=$(cd "$DOCROOT" && PHPLOOP_INI=$(ini_for "$php") "$BENCH_WORK/phploop-$php" "$DOCROOT/$case" "$n" "$BATCHES") ||
+				die "$php: $case failed"
+			log "$case / $php round $round: $line"
+			ROWS+=("$case $php $round $line")
+		done
+	done
+done
+
+# The median round of each (script, PHP) by min_us, and ratios against the
+# first PHP (nts when there).
+table() {
+	printf '%s\n' "${ROWS[@]}" | sed 's/[a-z_]*=//g' | awk -v first="${PHPS[0]}" '
+		{ k = $1 SUBSEP $2; v[k, ++n[k]] = $4; cpu[k, n[k]] = $6; bytes[k] = $7
+		  if (!($1 in seen)) { seen[$1] = 1; cases[++nc] = $1 }
+		  if (!($2 in pseen)) { pseen[$2] = 1; phps[++np] = $2 } }
+		function med(k, a,   m, i, j, t, x) {
+			m = n[k]; for (i = 1; i <= m; i++) x[i] = a[k, i]
+			for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+			return x[int((m + 1) / 2)]
+		}
+		END {
+			print "| script | PHP | us per request (wall) | CPU us | output bytes | vs " first " |"
+			print "|---|---|---:|---:|---:|---:|"
+			for (c = 1; c <= nc; c++) {
+				base = med(cases[c] SUBSEP first, v)
+				for (p = 1; p <= np; p++) {
+					k = cases[c] SUBSEP phps[p]
+					if (!(k in n)) continue
+					w = med(k, v)
+					printf "| %s | %s | %.2f | %.2f | %d | %.3fx |\n", cases[c], phps[p], w, med(k, cpu), bytes[k], w / base
+				}
+			}
+		}'
+}
+
+{
+	echo "# PHP alone: requests in a C loop through the embed SAPI ($BENCH_DATE)"
+	echo
+	echo "One thread; per run $BATCHES batches (the fastest counts), the median of $ROUNDS rounds, PHPs in turn."
+	echo "OPcache on (validate_timestamps off). nts: Debian's libphp8.2-embed; zts: $PREFIX${PREFIX_B:+; zts-B: $PREFIX_B}."
+	echo
+	table
+	echo
+	echo "Machine:"
+	echo
+	echo "- command: \`$BENCH_CMD\` (ROUNDS=$ROUNDS BATCHES=$BATCHES)"
+	echo "- date: $(date -Is)"
+	echo "- nproc: $(nproc); CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+	echo "- nts: $(php-config8.2 --version 2>/dev/null || echo none); zts: $("$PREFIX/bin/php-config" --version)"
+	echo "- fe-php: $(cd "$REPO_DIR" && git rev-parse --short HEAD 2>/dev/null)"
+} | tee "$BENCH_RESULTS"
+log "results: $BENCH_RESULTS"
