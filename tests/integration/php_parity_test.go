@@ -22,11 +22,13 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fe-php/fe-php/internal/testutil/fpmtest"
@@ -88,6 +90,13 @@ type parityReport struct {
 // /fpm/name on a php-fpm8.2 of one child started with opts.
 func paritySite(t *testing.T, name, script string, opts fpmtest.Options) *Server {
 	t.Helper()
+	return paritySiteThreads(t, name, script, opts, 1)
+}
+
+// paritySiteThreads is paritySite with threads PHP threads on the embedded
+// side.
+func paritySiteThreads(t *testing.T, name, script string, opts fpmtest.Options, threads int) *Server {
+	t.Helper()
 	root := t.TempDir()
 	writeFiles(t, root, map[string]string{name: script, "fpm/" + name: script})
 	opts.Children, opts.DocRoot = 1, root
@@ -100,7 +109,7 @@ func paritySite(t *testing.T, name, script string, opts fpmtest.Options) *Server
 document_root = %q
 front_controller = ""
 fpm_socket = %q
-worker_pool_size = 1
+worker_pool_size = %d
 %s
 
 [backend]
@@ -110,7 +119,7 @@ default_backend = "embedded"
 pattern = { type = "prefix", value = "/fpm/" }
 backend = "fastcgi"
 priority = 100
-`, root, f.Address, libphp), nil)
+`, root, f.Address, threads, libphp), nil)
 }
 
 func fetchParity(t *testing.T, s *Server, path string) parityReport {
@@ -274,5 +283,146 @@ func TestEmbeddedINIMatchesFPM(t *testing.T) {
 	t.Logf("%d directives shared, %d FPM only, %d embedded only", shared, len(fpm.INI)-shared, len(emb.INI)-shared)
 	if shared < 200 {
 		t.Errorf("only %d directives shared: is the FPM side running with its conf.d?", shared)
+	}
+}
+
+// tzParityScript reads zones from the system's zone files (Debian's PHP
+// uses /usr/share/zoneinfo, not PHP's bundled database): offsets,
+// abbreviations, transitions, the location table, and zones that do not
+// exist or try to leave the directory.
+const tzParityScript = `<?php
+header('Content-Type: text/plain');
+$out = ['ids' => count(timezone_identifiers_list())];
+foreach (['UTC', 'Europe/Paris', 'America/New_York', 'Asia/Tokyo', 'Australia/Lord_Howe',
+    'America/Argentina/Buenos_Aires', 'Nope/Zone', '../../etc/passwd', 'Europe/../UTC'] as $id) {
+    try {
+        $tz = new DateTimeZone($id);
+    } catch (Exception $e) {
+        $out[$id] = get_class($e) . ': ' . $e->getMessage();
+        continue;
+    }
+    $tr = $tz->getTransitions(946684800, 1893456000);
+    $out[$id] = [
+        'name' => $tz->getName(),
+        'location' => $tz->getLocation(),
+        'transitions' => count($tr),
+        'last' => end($tr),
+        'dates' => array_map(fn($t) => (new DateTime("@$t"))->setTimezone($tz)->format('c T I'),
+            [0, 1700000000, 1719792000, 4102444800]),
+    ];
+}
+date_default_timezone_set('Europe/Paris');
+$out['date'] = date('Y-m-d H:i:s T', 1711846800); // the night the clocks change
+echo PHP_SAPI, "\n", json_encode($out);
+`
+
+// Time zones as Debian's PHP-FPM reads them: Debian's PHP, and the
+// embedded build made from its source, read /usr/share/zoneinfo (Debian's
+// system-tzdata patch), not PHP's bundled database. The answer must be byte
+// for byte FPM's, on the first request of a PHP thread and on the next ones
+// (PHP parses the zone again every request).
+func TestEmbeddedTimezonesMatchFPM(t *testing.T) {
+	t.Parallel()
+	s := paritySite(t, "tz.php", tzParityScript, fpmtest.Options{})
+	fetch := func(path string) (sapi, report string) {
+		resp, body := get(t, s, path)
+		wantStatus(t, resp, body, http.StatusOK)
+		sapi, report, _ = strings.Cut(string(body), "\n")
+		return sapi, report
+	}
+	sapi, fpm := fetch("/fpm/tz.php")
+	var report map[string]any
+	if err := json.Unmarshal([]byte(fpm), &report); err != nil || sapi != "fpm-fcgi" {
+		t.Fatalf("/fpm/tz.php on SAPI %q: %v, %.300s", sapi, err, fpm)
+	}
+	if p, ok := report["Europe/Paris"].(map[string]any); !ok || p["transitions"] == float64(0) {
+		t.Fatalf("FPM found no transitions for Europe/Paris: %.300s", fpm)
+	}
+	for i := range 3 {
+		sapi, got := fetch("/tz.php")
+		if sapi == "fpm-fcgi" {
+			t.Fatalf("/tz.php ran on FPM, want the embedded backend")
+		}
+		if got != fpm {
+			t.Fatalf("request %d: embedded answered\n%s\nFPM\n%s", i+1, got, fpm)
+		}
+	}
+}
+
+// floatsParityScript turns floats into strings every way PHP does: they go
+// through zend_strtod.c's dtoa, whose Bigint free list the embedded build
+// keeps per thread (scripts/php-patches/0003).
+const floatsParityScript = `<?php
+header('Content-Type: text/plain');
+$seed = (int) ($_GET['seed'] ?? 1);
+mt_srand($seed);
+$out = [];
+foreach ([0.1, 1/3, 2/3, 1e22, 1e-7, -0.0, 5e-324, 1.7976931348623157e308, 123456789.987654321, 0.30000000000000004] as $f) {
+    $out[] = [$f, (string) $f, var_export($f, true), sprintf('%.17g|%e|%.3f|%F', $f, $f, $f, $f),
+        number_format($f, 4), json_encode($f), serialize($f), round($f, 3), (float) (string) $f === $f];
+}
+for ($i = 0; $i < 300; $i++) {
+    $f = mt_rand() / mt_getrandmax() * 10 ** mt_rand(-30, 30);
+    $out[] = [sprintf('%.17g', $f), number_format($f, 2), json_encode($f), (string) round($f, 5),
+        (float) sprintf('%.17g', $f) === $f];
+}
+echo PHP_SAPI, "\n", md5(json_encode($out)), "\n", json_encode(array_slice($out, 0, 10));
+`
+
+// Floats become the same strings on the embedded backend as under PHP-FPM,
+// with several PHP threads converting at once (a broken per-thread free
+// list would hand one thread's digits to another, or crash).
+func TestEmbeddedFloatsMatchFPMConcurrently(t *testing.T) {
+	t.Parallel()
+	s := paritySiteThreads(t, "floats.php", floatsParityScript, fpmtest.Options{}, 4)
+	fetch := func(path string) (sapi, report string, err error) {
+		resp, err := http.Get(s.URL(path))
+		if err != nil {
+			return "", "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return "", "", fmt.Errorf("GET %s: status %d, %v: %.300s", path, resp.StatusCode, err, body)
+		}
+		sapi, report, _ = strings.Cut(string(body), "\n")
+		return sapi, report, nil
+	}
+	const seeds = 8
+	want := make([]string, seeds)
+	for i := range seeds {
+		sapi, report, err := fetch(fmt.Sprintf("/fpm/floats.php?seed=%d", i))
+		if err != nil || sapi != "fpm-fcgi" {
+			t.Fatalf("FPM (SAPI %q): %v", sapi, err)
+		}
+		want[i] = report
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*seeds)
+	for c := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range 3 * seeds {
+				seed := (c + r) % seeds
+				sapi, got, err := fetch(fmt.Sprintf("/floats.php?seed=%d", seed))
+				switch {
+				case err != nil:
+					errs <- err
+					return
+				case sapi == "fpm-fcgi":
+					errs <- fmt.Errorf("/floats.php ran on FPM, want the embedded backend")
+					return
+				case got != want[seed]:
+					errs <- fmt.Errorf("seed %d: embedded answered\n%.600s\nFPM\n%.600s", seed, got, want[seed])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
