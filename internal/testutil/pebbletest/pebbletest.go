@@ -43,21 +43,27 @@ func Build(t testing.TB) (bin, src string) {
 			return
 		}
 		root := filepath.Dir(strings.TrimSpace(string(out)))
+		if b.dir, b.err = os.MkdirTemp("", "fe-php-pebble-"); b.err != nil {
+			return
+		}
+		// Build first: it downloads the module into the module cache on a
+		// machine that has never built it, where go list -m would still
+		// report no directory for it.
+		b.bin = filepath.Join(b.dir, "pebble")
+		cmd := exec.Command("go", "build", "-o", b.bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("building pebble (a tool of go.mod): %v\n%s", err, out)
+			return
+		}
 		list := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2")
 		list.Dir = root
 		if out, err = list.Output(); err != nil {
 			b.err = fmt.Errorf("go list pebble: %v", err)
 			return
 		}
-		b.src = strings.TrimSpace(string(out))
-		if b.dir, b.err = os.MkdirTemp("", "fe-php-pebble-"); b.err != nil {
-			return
-		}
-		b.bin = filepath.Join(b.dir, "pebble")
-		cmd := exec.Command("go", "build", "-o", b.bin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("building pebble (a tool of go.mod): %v\n%s", err, out)
+		if b.src = strings.TrimSpace(string(out)); b.src == "" {
+			b.err = fmt.Errorf("go list -m: no directory for pebble's module (not in the module cache)")
 		}
 	})
 	if b.err != nil {
