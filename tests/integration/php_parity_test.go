@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fe-php/fe-php/internal/testutil/fpmtest"
 )
@@ -375,8 +376,9 @@ echo PHP_SAPI, "\n", md5(json_encode($out)), "\n", json_encode(array_slice($out,
 func TestEmbeddedFloatsMatchFPMConcurrently(t *testing.T) {
 	t.Parallel()
 	s := paritySiteThreads(t, "floats.php", floatsParityScript, fpmtest.Options{}, 4)
+	client := &http.Client{Timeout: time.Minute}
 	fetch := func(path string) (sapi, report string, err error) {
-		resp, err := http.Get(s.URL(path))
+		resp, err := client.Get(s.URL(path))
 		if err != nil {
 			return "", "", err
 		}
