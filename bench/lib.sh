@@ -150,6 +150,12 @@ bench_need() {
 	fi
 }
 
+# bench_toml_str S: S as a TOML basic string, quoted.
+bench_toml_str() {
+	local v=${1//\\/\\\\}
+	printf '"%s"' "${v//\"/\\\"}"
+}
+
 # bench_build_fephp [GO_BUILD_FLAG...]: builds ./cmd/fe-php into the work
 # dir -> $FEPHP_BIN; e.g. "bench_build_fephp -tags fephp_bridge" for the
 # embedded backend (with the bridge .so already built; not make build).

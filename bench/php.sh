@@ -141,9 +141,9 @@ SERVERS=("nginx+fpm $PORT_A $PID_A" "fe-php-fcgi $PORT_B $PID_B" "fe-php-embed $
 # The same embedded backend on another build of PHP, to measure a change to
 # the build (flags, patches) in the same interleaved run.
 if [[ -n ${LIBPHP_B:-} ]]; then
-	[[ -f $LIBPHP_B ]] || die "LIBPHP_B=$LIBPHP_B: no such file"
+	LIBPHP_B=$(realpath -e "$LIBPHP_B") || die "LIBPHP_B: no such file"
 	PORT_D=$(bench_free_port $((PORT_C + 1)))
-	fephp_conf "$PORT_D" embedded "libphp_path = \"$LIBPHP_B\"" >"$BENCH_WORK/fe-php-embed-B.toml"
+	fephp_conf "$PORT_D" embedded "libphp_path = $(bench_toml_str "$LIBPHP_B")" >"$BENCH_WORK/fe-php-embed-B.toml"
 	bench_start fe-php-embed-B "http://127.0.0.1:$PORT_D/hello.php" "$FEPHP_BIN" run -c "$BENCH_WORK/fe-php-embed-B.toml"
 	SERVERS+=("fe-php-embed-B $PORT_D $STARTED_PID")
 fi

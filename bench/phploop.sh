@@ -12,7 +12,11 @@
 # (validate_timestamps off):
 #   nts     Debian's libphp8.2-embed (NTS, the same build as its php-fpm8.2,
 #           with Debian's embed conf.d); needs php8.2-dev for the headers
-#   zts     fe-php's ZTS build ($PREFIX, default /usr/local/php-zts-embed)
+#   zts     fe-php's ZTS build ($PREFIX, default /usr/local/php-zts-embed),
+#           every module it enables (48)
+#   zts-nts-modules  the same, with only the modules Debian's NTS embed
+#           conf.d loads (PHP_INI_SCAN_DIR), to tell ZTS's cost from the
+#           extra modules'
 #   zts-B   with PREFIX_B set: another ZTS build (a change to the build
 #           measured against the current one)
 # Each round runs every PHP once, in turn, and each run reports its fastest
@@ -24,11 +28,12 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 bench_init phploop "$@"
-bench_need gcc php-config8.2 curl
+bench_need gcc
 
 : "${ROUNDS:=5}"     # rounds; the median is reported
 : "${BATCHES:=10}"   # batches per run; the fastest counts
-PREFIX=${PREFIX:-/usr/local/php-zts-embed}
+PREFIX=$(realpath -m "${PREFIX:-/usr/local/php-zts-embed}")
+[[ -z ${PREFIX_B:-} ]] || PREFIX_B=$(realpath -m "$PREFIX_B")
 CASES=${CASES:-hello.php page.php}
 # Requests per run, per script: about a second each.
 declare -A REQUESTS=([hello.php]=40000 [page.php]=2000)
@@ -55,10 +60,21 @@ if [[ -f /usr/include/php/20220829/sapi/embed/php_embed.h && -f /usr/lib/libphp8
 	build nts php-config8.2 /usr/lib php8.2
 	PHPS+=(nts)
 else
-	log "no NTS row: needs libphp8.2-embed and php8.2-dev (apt-get install php8.2-dev)"
+	log "no NTS row: needs Debian's libphp8.2-embed and php8.2-dev (apt-get install libphp8.2-embed php8.2-dev)"
 fi
 build zts "$PREFIX/bin/php-config" "$PREFIX/lib" php
 PHPS+=(zts)
+# The ZTS build with NTS's module set: a scan dir of links to the ZTS
+# build's ini files of the modules Debian's embed conf.d has.
+NTS_CONFD=/etc/php/8.2/embed/conf.d
+if [[ ${PHPS[0]} == nts && -d $NTS_CONFD ]]; then
+	mkdir -p "$BENCH_WORK/zts-nts-modules.d"
+	for f in "$PREFIX"/etc/conf.d/*.ini; do
+		m=$(basename "$f" .ini)
+		compgen -G "$NTS_CONFD/*-${m#*-}.ini" >/dev/null && ln -s "$f" "$BENCH_WORK/zts-nts-modules.d/"
+	done
+	PHPS+=(zts-nts-modules)
+fi
 if [[ -n ${PREFIX_B:-} ]]; then
 	build zts-B "$PREFIX_B/bin/php-config" "$PREFIX_B/lib" php
 	PHPS+=(zts-B)
@@ -67,14 +83,21 @@ fi
 # fe-php's build leaves OPcache to fe-php (not in its conf.d); Debian's
 # embed conf.d loads it.
 ini_for() { [[ $1 == nts ]] || echo "zend_extension=opcache.so"; }
+# run PHP SCRIPT N: one run of the harness.
+run() {
+	local php=$1 bin=$1 scan=()
+	if [[ $php == zts-nts-modules ]]; then
+		bin=zts scan=(PHP_INI_SCAN_DIR="$BENCH_WORK/zts-nts-modules.d")
+	fi
+	(cd "$DOCROOT" && env "${scan[@]}" PHPLOOP_INI="$(ini_for "$php")" "$BENCH_WORK/phploop-$bin" "$DOCROOT/$2" "$3" "$BATCHES")
+}
 
 ROWS=()
 for case in $CASES; do
 	n=${REQUESTS[$case]:-2000}
 	for ((round = 1; round <= ROUNDS; round++)); do
 		for php in "${PHPS[@]}"; do
-			line=$(cd "$DOCROOT" && PHPLOOP_INI=$(ini_for "$php") "$BENCH_WORK/phploop-$php" "$DOCROOT/$case" "$n" "$BATCHES") ||
-				die "$php: $case failed"
+			line=$(run "$php" "$case" "$n") || die "$php: $case failed"
 			log "$case / $php round $round: $line"
 			ROWS+=("$case $php $round $line")
 		done
@@ -113,6 +136,7 @@ table() {
 	echo
 	echo "One thread; per run $BATCHES batches (the fastest counts), the median of $ROUNDS rounds, PHPs in turn."
 	echo "OPcache on (validate_timestamps off). nts: Debian's libphp8.2-embed; zts: $PREFIX${PREFIX_B:+; zts-B: $PREFIX_B}."
+	[[ ! -d $BENCH_WORK/zts-nts-modules.d ]] || echo "zts-nts-modules: zts with only these of its modules (nts's): $(ls "$BENCH_WORK/zts-nts-modules.d" | sed 's/^[0-9]*-//; s/\.ini$//' | tr '\n' ' ')"
 	echo
 	table
 	echo

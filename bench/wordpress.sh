@@ -232,16 +232,24 @@ SERVERS=("nginx+fpm $PORT_A $PID_A" "fe-php $PORT_B $PID_B")
 # The recipe on another build of PHP, to measure a change to the build
 # (flags, patches) in the same interleaved run.
 if [[ -n ${LIBPHP_B:-} ]]; then
-	[[ -f $LIBPHP_B ]] || die "LIBPHP_B=$LIBPHP_B: no such file"
+	LIBPHP_B=$(realpath -e "$LIBPHP_B") || die "LIBPHP_B: no such file"
 	PORT_C=$(bench_free_port $((PORT_B + 1)))
-	sed -e "s|^listen = \"127.0.0.1:$PORT_B\"\$|listen = \"127.0.0.1:$PORT_C\"|" \
-		-e "s|^\\[php\\]\$|[php]\nlibphp_path = \"$LIBPHP_B\"|" "$BENCH_WORK/fe-php.toml" >"$BENCH_WORK/fe-php-B.toml"
-	grep -q "^listen = \"127.0.0.1:$PORT_C\"" "$BENCH_WORK/fe-php-B.toml" && grep -q '^libphp_path' "$BENCH_WORK/fe-php-B.toml" ||
+	# fe-php's configuration, on another port and with the other libphp.
+	OLD="listen = \"127.0.0.1:$PORT_B\"" NEW="listen = \"127.0.0.1:$PORT_C\"" \
+		LIB="libphp_path = $(bench_toml_str "$LIBPHP_B")" perl -pe '
+		chomp(my $l = $_);
+		$_ = "$ENV{NEW}\n" if $l eq $ENV{OLD};
+		$_ = "[php]\n$ENV{LIB}\n" if $l eq "[php]";' "$BENCH_WORK/fe-php.toml" >"$BENCH_WORK/fe-php-B.toml"
+	grep -qxF "listen = \"127.0.0.1:$PORT_C\"" "$BENCH_WORK/fe-php-B.toml" && grep -q '^libphp_path' "$BENCH_WORK/fe-php-B.toml" ||
 		die "cannot derive fe-php-B's configuration"
 	bench_start fe-php-B "http://$HOST:$PORT_C/wp-login.php" env $FEPHP_ENV "$FEPHP_BIN" run -c "$BENCH_WORK/fe-php-B.toml"
 	SERVERS+=("fe-php-B $PORT_C $STARTED_PID")
 	got_c=$(front "$PORT_C" "$BENCH_WORK/front-fe-php-B.html")
 	[[ $got_c == "200 "* ]] || die "fe-php-B: GET / gave '$got_c', want 200"
+	[[ $(title "$BENCH_WORK/front-fe-php-B.html") == "$(title "$BENCH_WORK/front-fe-php.html")" ]] ||
+		die "fe-php-B's front page has another title than fe-php's"
+	cmp -s "$BENCH_WORK/front-fe-php.html" "$BENCH_WORK/front-fe-php-B.html" ||
+		log "fe-php-B's front page differs from fe-php's: $(diff "$BENCH_WORK/front-fe-php.html" "$BENCH_WORK/front-fe-php-B.html" | head -5)"
 fi
 MACHINE=$(bench_machine)
 CASE=front-page
@@ -356,7 +364,7 @@ if [[ $PERF == 1 ]]; then
 	done
 fi
 
-PHP_MSGS=$(grep -c 'msg=php' "$BENCH_WORK/fe-php.log" || true)
+PHP_MSGS=$(cat "$BENCH_WORK/fe-php.log" "$BENCH_WORK"/fe-php-B.log 2>/dev/null | grep -c 'msg=php' || true)
 
 # wp_table: the median runs, CPU split into server and PHP, with ratios
 # against nginx+fpm. Row fields: 5 total CPU us/req (ticks), 11 runs, then
