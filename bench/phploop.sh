@@ -21,7 +21,9 @@
 #           measured against the current one)
 # Each round runs every PHP once, in turn, and each run reports its fastest
 # batch (noise only ever adds time); the table shows the median round, so
-# that a slow minute of the machine cannot favour one side.
+# that a slow minute of the machine cannot favour one side, and the best
+# round (on a machine whose speed swings within a round, the closest to
+# each PHP's own cost).
 #
 # Prints a Markdown table and writes it to bench/results/phploop-DATE.md.
 
@@ -111,21 +113,25 @@ table() {
 		{ k = $1 SUBSEP $2; v[k, ++n[k]] = $4; cpu[k, n[k]] = $6; bytes[k] = $7
 		  if (!($1 in seen)) { seen[$1] = 1; cases[++nc] = $1 }
 		  if (!($2 in pseen)) { pseen[$2] = 1; phps[++np] = $2 } }
+		function best(k, a,   i, b) {
+			b = a[k, 1]; for (i = 2; i <= n[k]; i++) if (a[k, i] < b) b = a[k, i]
+			return b
+		}
 		function med(k, a,   m, i, j, t, x) {
 			m = n[k]; for (i = 1; i <= m; i++) x[i] = a[k, i]
 			for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
 			return x[int((m + 1) / 2)]
 		}
 		END {
-			print "| script | PHP | us per request (wall) | CPU us | output bytes | vs " first " |"
-			print "|---|---|---:|---:|---:|---:|"
+			print "| script | PHP | us per request (wall), median round | CPU us | best round | output bytes | vs " first ": median | best |"
+			print "|---|---|---:|---:|---:|---:|---:|---:|"
 			for (c = 1; c <= nc; c++) {
-				base = med(cases[c] SUBSEP first, v)
+				base = med(cases[c] SUBSEP first, v); bbase = best(cases[c] SUBSEP first, v)
 				for (p = 1; p <= np; p++) {
 					k = cases[c] SUBSEP phps[p]
 					if (!(k in n)) continue
-					w = med(k, v)
-					printf "| %s | %s | %.2f | %.2f | %d | %.3fx |\n", cases[c], phps[p], w, med(k, cpu), bytes[k], w / base
+					w = med(k, v); b = best(k, v)
+					printf "| %s | %s | %.2f | %.2f | %.2f | %d | %.3fx | %.3fx |\n", cases[c], phps[p], w, med(k, cpu), b, bytes[k], w / base, b / bbase
 				}
 			}
 		}'

@@ -394,8 +394,8 @@ func (b *wpBrowser) settle(n *netLog) []*netExchange {
 			}
 		}
 		if time.Now().After(deadline) {
-			b.fatalf("after %v, Chromium's network events tell no finished response for these of the page's requests: %q",
-				browserStepTimeout, missing)
+			b.fatalf("after %v, Chromium's network events tell no finished response for these of the page's requests: %q\n"+
+				"their exchanges in this phase:\n%s", browserStepTimeout, missing, strings.Join(n.exchanges(missing), "\n"))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -512,6 +512,22 @@ func (n *netLog) take() []*netExchange {
 // exchange for, and the page's requests to site (a prefix: scheme, host
 // and port) this phase has seen that have not finished yet (the
 // browser's own, such as the favicon, are of type Other: not those).
+// exchanges describes every exchange of the current phase with one of
+// urls, and whether it finished: what a failure of settle shows (a request
+// that got no answer, one answered but never finished, or a second request
+// of the same URL).
+func (n *netLog) exchanges(urls []string) []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, x := range n.done {
+		if slices.Contains(urls, x.url) {
+			out = append(out, fmt.Sprintf("\t%s (finished: %v)", x, x.finished))
+		}
+	}
+	return out
+}
+
 func (n *netLog) unfinished(site string, urls []string) []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
