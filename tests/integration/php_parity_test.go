@@ -326,9 +326,10 @@ func TestEmbeddedTimezonesMatchFPM(t *testing.T) {
 	t.Parallel()
 	s := paritySite(t, "tz.php", tzParityScript, fpmtest.Options{})
 	fetch := func(path string) (sapi, report string) {
-		resp, body := get(t, s, path)
-		wantStatus(t, resp, body, http.StatusOK)
-		sapi, report, _ = strings.Cut(string(body), "\n")
+		sapi, report, err := fetchSAPIReport(s, path)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return sapi, report
 	}
 	sapi, fpm := fetch("/fpm/tz.php")
@@ -370,26 +371,33 @@ for ($i = 0; $i < 300; $i++) {
 echo PHP_SAPI, "\n", md5(json_encode($out)), "\n", json_encode(array_slice($out, 0, 10));
 `
 
+// reportClient bounds each request of fetchSAPIReport.
+var reportClient = &http.Client{Timeout: time.Minute}
+
+// fetchSAPIReport GETs path, which answers PHP_SAPI on its first line and a
+// report after it (tzParityScript, floatsParityScript). Safe to call from
+// any goroutine: it returns errors instead of failing the test.
+func fetchSAPIReport(s *Server, path string) (sapi, report string, err error) {
+	resp, err := reportClient.Get(s.URL(path))
+	if err != nil {
+		return "", "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return "", "", fmt.Errorf("GET %s: status %d, %v: %.300s", path, resp.StatusCode, err, body)
+	}
+	sapi, report, _ = strings.Cut(string(body), "\n")
+	return sapi, report, nil
+}
+
 // Floats become the same strings on the embedded backend as under PHP-FPM,
 // with several PHP threads converting at once (a broken per-thread free
 // list would hand one thread's digits to another, or crash).
 func TestEmbeddedFloatsMatchFPMConcurrently(t *testing.T) {
 	t.Parallel()
 	s := paritySiteThreads(t, "floats.php", floatsParityScript, fpmtest.Options{}, 4)
-	client := &http.Client{Timeout: time.Minute}
-	fetch := func(path string) (sapi, report string, err error) {
-		resp, err := client.Get(s.URL(path))
-		if err != nil {
-			return "", "", err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			return "", "", fmt.Errorf("GET %s: status %d, %v: %.300s", path, resp.StatusCode, err, body)
-		}
-		sapi, report, _ = strings.Cut(string(body), "\n")
-		return sapi, report, nil
-	}
+	fetch := func(path string) (string, string, error) { return fetchSAPIReport(s, path) }
 	const seeds = 8
 	want := make([]string, seeds)
 	for i := range seeds {
