@@ -10,14 +10,17 @@ set -euo pipefail
 # (the ZTS build has them as shared modules enabled in its conf.d;
 # tests/integration/php_parity_test.go checks that it loads every extension
 # this FPM loads), and prometheus, whose promtool checks the /metrics output
-# (tests/integration/admin_test.go).
+# (tests/integration/admin_test.go). The end-to-end set also generates
+# the locales tests/integration/php_locale_test.go sets (de_DE, fr_FR and
+# en_US, UTF-8).
 #
 #   deps.sh         everything the tests need
 #   deps.sh base    only the base (make demo)
 base=(ca-certificates curl php8.2-fpm php8.2-cli libphp8.2-embed)
 e2e=(php8.2-mysql php8.2-curl php8.2-gd php8.2-mbstring php8.2-xml php8.2-zip php8.2-intl
   wordpress wordpress-theme-twentytwentythree mariadb-server chromium
-  adminer dokuwiki redis-server php8.2-redis prometheus)
+  adminer dokuwiki redis-server php8.2-redis prometheus locales)
+locales=(de_DE fr_FR en_US)
 case "${1:-all}" in
   base) packages=("${base[@]}") ;;
   all) packages=("${base[@]}" "${e2e[@]}") ;;
@@ -28,14 +31,26 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "deps: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
-  exit 1
+
+if [ "${1:-all}" = all ]; then
+  have=$(locale -a)
+  for l in "${locales[@]}"; do
+    grep -qx "$l.utf8" <<<"$have" && continue
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "deps: missing locale $l.UTF-8 (run as root, or: localedef -i $l -f UTF-8 $l.UTF-8)" >&2
+      exit 1
+    fi
+    echo "deps: generating the locale $l.UTF-8"
+    localedef -i "$l" -f UTF-8 "$l.UTF-8"
+  done
 fi
-echo "deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -95,7 +95,7 @@ func paritySite(t *testing.T, name, script string, opts fpmtest.Options) *Server
 }
 
 // paritySiteThreads is paritySite with threads PHP threads on the embedded
-// side.
+// side, in one worker process: concurrent requests share its PHP.
 func paritySiteThreads(t *testing.T, name, script string, opts fpmtest.Options, threads int) *Server {
 	t.Helper()
 	root := t.TempDir()
@@ -106,7 +106,10 @@ func paritySiteThreads(t *testing.T, name, script string, opts fpmtest.Options, 
 	if p := os.Getenv("FEPHP_TEST_LIBPHP"); p != "" {
 		libphp = fmt.Sprintf("libphp_path = %q", p)
 	}
-	return startServer(t, fmt.Sprintf(`[php]
+	return startServer(t, fmt.Sprintf(`[server]
+workers = 1
+
+[php]
 document_root = %q
 front_controller = ""
 fpm_socket = %q
