@@ -634,3 +634,29 @@ func (w *wpSite) accessLog(t testing.TB, id string) map[string]string {
 	}
 	return fields
 }
+
+// The browser tests' netLog forgets a request of a page the frame has
+// left (its end may never be reported), and only such a request.
+func TestNetLogLeavesAbandonedRequests(t *testing.T) {
+	n := &netLog{byID: map[network.RequestID]*netExchange{}, docs: map[cdp.FrameID]cdp.LoaderID{}}
+	const site = "https://wp.localhost/"
+	send := func(id, loader string, typ network.ResourceType, u string) {
+		n.listen(&network.EventRequestWillBeSent{RequestID: network.RequestID(id), LoaderID: cdp.LoaderID(loader),
+			FrameID: "main", Type: typ, Request: &network.Request{Method: "GET", URL: u}})
+	}
+	send("L1", "L1", network.ResourceTypeDocument, site+"wp-login.php")
+	n.listen(&network.EventLoadingFinished{RequestID: "L1"})
+	send("s1", "L1", network.ResourceTypeScript, site+"zxcvbn.min.js")
+	if got := n.unfinished(site, nil); len(got) != 1 {
+		t.Fatalf("while its page is open, the script is waited for: unfinished = %q", got)
+	}
+	send("L2", "L2", network.ResourceTypeDocument, site+"wp-admin/")
+	send("s2", "L2", network.ResourceTypeScript, site+"common.js")
+	got := n.unfinished(site, nil)
+	if len(got) != 2 || got[0] != site+"wp-admin/" || got[1] != site+"common.js" {
+		t.Errorf("after the navigation, unfinished = %q, want the new document and its script only", got)
+	}
+	if left := n.abandonedExchanges(); len(left) != 1 || !strings.Contains(left[0], "zxcvbn.min.js") {
+		t.Errorf("abandoned exchanges = %q, want the left page's script", left)
+	}
+}
