@@ -7,6 +7,7 @@
 #	WORKERS=8 DURATION=30 RUNS=3 bash bench/php.sh
 #	CASES="hello.php" bash bench/php.sh
 #	LIBPHP_B=/usr/local/php-zts-x/lib/libphp.so bash bench/php.sh
+#	EMBED_MODULES=fpm bash bench/php.sh      # + embedded with FPM's modules only
 #
 # Servers, all with WORKERS PHP workers (default 4) and OPcache on
 # (validate_timestamps off):
@@ -17,6 +18,8 @@
 #   fe-php-embed  fe-php's embedded backend, worker_pool_size = WORKERS
 #   fe-php-embed-B  with LIBPHP_B set: the same on another libphp build (a
 #                 PHP build change measured against the current one)
+#   fe-php-embed-fpm-modules  with EMBED_MODULES=fpm: the embedded backend
+#                 loading only the modules this machine's FPM loads
 # Server CPU is each whole process tree's: nginx's and FPM's together.
 #
 # Prints a Markdown table and writes it to bench/results/php-DATE.md.
@@ -147,6 +150,28 @@ if [[ -n ${LIBPHP_B:-} ]]; then
 	bench_start fe-php-embed-B "http://127.0.0.1:$PORT_D/hello.php" "$FEPHP_BIN" run -c "$BENCH_WORK/fe-php-embed-B.toml"
 	SERVERS+=("fe-php-embed-B $PORT_D $STARTED_PID")
 fi
+
+# The embedded backend with the modules FPM loads here and no others
+# (EMBED_MODULES=fpm): fe-php's build enables every module it has (48),
+# FPM those whose php8.2-* packages are installed. The same libphp, with
+# PHP_INI_SCAN_DIR naming links to the build's ini files of FPM's modules.
+if [[ ${EMBED_MODULES:-} == fpm ]]; then
+	ZTS_CONFD=$(dirname "$(realpath -e "${PHP_ZTS:-/usr/local/php-zts-embed}/etc/php.ini")")/conf.d
+	FPM_CONFD=/etc/php/8.2/fpm/conf.d
+	mkdir -p "$BENCH_WORK/fpm-modules.d"
+	for f in "$ZTS_CONFD"/*.ini; do
+		m=$(basename "$f" .ini)
+		compgen -G "$FPM_CONFD/*-${m#*-}.ini" >/dev/null && ln -sf "$f" "$BENCH_WORK/fpm-modules.d/"
+	done
+	log "fe-php-embed-fpm-modules: $(ls "$BENCH_WORK/fpm-modules.d" | wc -l) of $(ls "$ZTS_CONFD" | wc -l) modules (FPM's conf.d has $(ls "$FPM_CONFD" | wc -l) ini files)"
+	PORT_E=$(bench_free_port $((${PORT_D:-$PORT_C} + 1)))
+	fephp_conf "$PORT_E" embedded "" >"$BENCH_WORK/fe-php-embed-fpm-modules.toml"
+	bench_start fe-php-embed-fpm-modules "http://127.0.0.1:$PORT_E/hello.php" \
+		env PHP_INI_SCAN_DIR="$BENCH_WORK/fpm-modules.d" "$FEPHP_BIN" run -c "$BENCH_WORK/fe-php-embed-fpm-modules.toml"
+	SERVERS+=("fe-php-embed-fpm-modules $PORT_E $STARTED_PID")
+elif [[ -n ${EMBED_MODULES:-} ]]; then
+	die "EMBED_MODULES: only \"fpm\" (the embedded backend with FPM's modules only)"
+fi
 MACHINE=$(bench_machine)
 
 for case in $CASES; do
@@ -198,6 +223,7 @@ php_table() {
 	echo "(validate_timestamps off). Server CPU = the whole process tree's (nginx and FPM"
 	echo "together; fe-php and its FPM together) / requests completed."
 	[[ -z ${LIBPHP_B:-} ]] || echo "fe-php-embed-B runs $LIBPHP_B, fe-php-embed the default libphp."
+	[[ -z ${EMBED_MODULES:-} ]] || echo "fe-php-embed-fpm-modules loads only the modules FPM loads here (PHP_INI_SCAN_DIR); fe-php-embed all of its build's."
 	echo
 	php_table
 	echo
