@@ -443,7 +443,7 @@ wp_table() {
 	echo "$MACHINE"
 	echo "- WordPress $(dpkg-query -W -f='${Version}' wordpress), theme twentytwentythree; $("$FPM" -v | head -1 | cut -d' ' -f1-2) (FPM, NTS);"
 	echo "  embedded: ZTS libphp $(/usr/local/php-zts-embed/bin/php -v 2>/dev/null | head -1 | cut -d' ' -f2); MariaDB $(mariadbd --version 2>/dev/null | sed -n 's/.* Ver \([0-9.]*\).*/\1/p')"
-	echo "- FPM extensions: ${FPM_EXTS[*]} (and opcache)"
+	echo "- modules: FPM $(ls /etc/php/8.2/fpm/conf.d | wc -l) ini files in /etc/php/8.2/fpm/conf.d; embedded $(ls /usr/local/php-zts-embed/etc/conf.d | wc -l) in its build's conf.d (both with OPcache)"
 	bench_syscall_table
 } | tee "$BENCH_RESULTS"
 log "results: $BENCH_RESULTS"
