@@ -42,15 +42,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The locales go into /etc/locale.gen, so that locale-gen (run again when
+# the locales package is upgraded) keeps them.
 if [ "${1:-all}" = all ]; then
   have=$(locale -a)
+  gen=()
   for l in "${locales[@]}"; do
-    grep -qx "$l.utf8" <<<"$have" && continue
+    grep -qx "$l.utf8" <<<"$have" || gen+=("$l.UTF-8")
+  done
+  if [ ${#gen[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
-      echo "deps: missing locale $l.UTF-8 (run as root, or: localedef -i $l -f UTF-8 $l.UTF-8)" >&2
+      echo "deps: missing locales ${gen[*]} (run as root, or enable them in /etc/locale.gen and run locale-gen)" >&2
       exit 1
     fi
-    echo "deps: generating the locale $l.UTF-8"
-    localedef -i "$l" -f UTF-8 "$l.UTF-8"
-  done
+    echo "deps: generating the locales ${gen[*]}"
+    for l in "${gen[@]}"; do
+      grep -qx "$l UTF-8" /etc/locale.gen 2>/dev/null || echo "$l UTF-8" >>/etc/locale.gen
+    done
+    locale-gen >/dev/null
+  fi
 fi

@@ -327,8 +327,8 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 	}
 
 	script := req.Target.ScriptFilename
-	avg := b.clock.lookup(script)
-	inline := short(avg)
+	share := b.clock.lookup(script)
+	inline := short(share)
 	if inline {
 		// PHP's buffers stay on this thread until its next request: stay
 		// on it until they are copied out.
@@ -336,7 +336,7 @@ func (b *Backend) Run(req *phpreq.Request, out *phpreq.Output) error {
 		defer runtime.UnlockOSThread()
 	}
 	rc, ran := j.execute(inline)
-	b.clock.observe(script, avg, ran)
+	b.clock.observe(script, share, ran)
 	if w != nil {
 		w.stop()
 	}

@@ -17,11 +17,12 @@ import (
 // script costs nothing extra while it is short; once it runs longer than
 // a tick of Go's sysmon (20 us), the scheduler takes the P away from the
 // call and the goroutine must win one back afterwards, which on page.php
-// (0.5 ms of PHP) cost 120 us a request and doubled p99. So scripts whose
-// fastest quarter of runs is shorter than inlineMax run inline; the
-// others, and scripts not seen yet, run on the slot's PHP thread.
+// (0.5 ms of PHP) cost 120 us a request and doubled p99. So a script runs
+// inline when at least a quarter of its recent runs (a moving share,
+// weighing about the last eight) were shorter than inlineMax; the others,
+// and scripts not seen yet, run on the slot's PHP thread.
 //
-// The fastest quarter, not the average: a run's wall time counts the time
+// A share of short runs, not the average: a run's wall time counts the time
 // the kernel gave its CPU to another thread, which only ever adds. On a
 // busy 2-core AMD EPYC VM (system calls of about 3 us) a "Hello, World!"
 // ran 20-60 us, some runs 160: its average sat on inlineMax and sent it

@@ -17,7 +17,7 @@ func TestScriptClock(t *testing.T) {
 	if !isShort("/a.php") {
 		t.Error("a script that ran 10 us is not short")
 	}
-	// One slow run (a cold cache) moves the average, not the verdict.
+	// One slow run (a cold cache) moves the share, not the verdict.
 	run("/a.php", 200*time.Microsecond)
 	if !isShort("/a.php") {
 		t.Error("one 200 us run among 10 us ones made the script long")

@@ -136,9 +136,12 @@ func TestEmbeddedSetlocaleStaysInItsRequest(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, got, err := fetchSAPIReport(s, fmt.Sprintf("/lockstep.php?role=%s&dir=%s", role, url.QueryEscape(dir)))
-				if err != nil {
+				sapi, got, err := fetchSAPIReport(s, fmt.Sprintf("/lockstep.php?role=%s&dir=%s", role, url.QueryEscape(dir)))
+				switch {
+				case err != nil:
 					t.Error(err)
+				case sapi == "fpm-fcgi":
+					t.Errorf("/lockstep.php ran on FPM, want the embedded backend")
 				}
 				mu.Lock()
 				answers[role] = got

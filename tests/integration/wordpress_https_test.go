@@ -518,10 +518,6 @@ func (n *netLog) take() []*netExchange {
 	return xs
 }
 
-// unfinished returns those of urls that this phase has no finished
-// exchange for, and the page's requests to site (a prefix: scheme, host
-// and port) this phase has seen that have not finished yet (the
-// browser's own, such as the favicon, are of type Other: not those).
 // exchanges describes every exchange of the current phase with one of
 // urls, and whether it finished: what a failure of settle shows (a request
 // that got no answer, one answered but never finished, or a second request
@@ -538,6 +534,11 @@ func (n *netLog) exchanges(urls []string) []string {
 	return out
 }
 
+// unfinished returns those of urls that this phase has no finished
+// exchange for, and the page's requests to site (a prefix: scheme, host
+// and port) this phase has seen that have not finished yet: not the
+// browser's own, such as the favicon (of type Other), nor those of a page
+// the frame has left (abandoned).
 func (n *netLog) unfinished(site string, urls []string) []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
