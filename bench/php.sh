@@ -8,6 +8,7 @@
 #	CASES="hello.php" bash bench/php.sh
 #	LIBPHP_B=/usr/local/php-zts-x/lib/libphp.so bash bench/php.sh
 #	EMBED_MODULES=fpm bash bench/php.sh      # + embedded with FPM's modules only
+#	FCGI_PER_CORE=1 bash bench/php.sh        # + fastcgi, a worker per CPU, GOMAXPROCS=1
 #
 # Servers, all with WORKERS PHP workers (default 4) and OPcache on
 # (validate_timestamps off):
@@ -20,6 +21,8 @@
 #                 PHP build change measured against the current one)
 #   fe-php-embed-fpm-modules  with EMBED_MODULES=fpm: the embedded backend
 #                 loading only the modules this machine's FPM loads
+#   fe-php-fcgi-percore  with FCGI_PER_CORE=1: fe-php-fcgi with one worker
+#                 process per CPU on GOMAXPROCS=1, its own FPM pool
 # Server CPU is each whole process tree's: nginx's and FPM's together.
 #
 # Prints a Markdown table and writes it to bench/results/php-DATE.md.
@@ -95,14 +98,17 @@ BENCH_PIDS=()
 bench_start_nginx_fpm nginx+fpm "http://127.0.0.1:$PORT_A/hello.php" "$FPM" "$CONF_A" "$SOCK_A" "$NGINX_CONF" "${FPM_ARGS[@]}"
 PID_A=$STARTED_PID
 
+# fephp_conf PORT DEFAULT_BACKEND EXTRA_PHP_KEYS: one worker process (or
+# CONF_WORKERS), WORKERS PHP threads and FastCGI connections in all (the
+# connections split between the workers).
 fephp_conf() {
-	local port=$1 default=$2 extra=$3
+	local port=$1 default=$2 extra=$3 workers=${CONF_WORKERS:-1}
 	cat <<EOF
 [server]
 listen = "127.0.0.1:$port"
 log_level = "warn"
 # One worker process: WORKERS PHP threads in all, as FPM's WORKERS children.
-workers = 1
+workers = $workers
 [server.access_log]
 output = "off"
 [php]
@@ -116,7 +122,7 @@ validate_timestamps = false
 default_backend = "$default"
 enable_hybrid = false
 [backend.connection_pool]
-max_size = $WORKERS
+max_size = $((WORKERS / workers))
 EOF
 }
 
@@ -141,6 +147,25 @@ PID_C=$STARTED_PID
 
 SERVERS=("nginx+fpm $PORT_A $PID_A" "fe-php-fcgi $PORT_B $PID_B" "fe-php-embed $PORT_C $PID_C")
 
+# fe-php's fastcgi backend as nginx runs: one worker process per CPU, each
+# on one Go processor (GOMAXPROCS=1), the WORKERS FastCGI connections split
+# between them, in front of its own FPM pool (FCGI_PER_CORE=1).
+if [[ -n ${FCGI_PER_CORE:-} ]]; then
+	NCPU=$(nproc)
+	((WORKERS % NCPU == 0)) || die "FCGI_PER_CORE: WORKERS ($WORKERS) must split evenly over $NCPU CPUs"
+	PORT_F=$(bench_free_port $((PORT_C + 11)))
+	SOCK_F=$BENCH_WORK/fpm-f.sock
+	CONF_F=$(bench_fpm_conf fpm-f "$SOCK_F")
+	CONF_WORKERS=$NCPU fephp_conf "$PORT_F" fastcgi "fpm_socket = \"$SOCK_F\"" >"$BENCH_WORK/fe-php-fcgi-percore.toml"
+	bench_start fe-php-fcgi-percore "http://127.0.0.1:$PORT_F/hello.php" bash -c '
+		"$1" "${@:4}" -y "$2" &
+		for i in $(seq 100); do [ -S "'"$SOCK_F"'" ] && break; sleep 0.05; done
+		GOMAXPROCS=1 exec "'"$FEPHP_BIN"'" run -c "$3"
+	' _ "$FPM" "$CONF_F" "$BENCH_WORK/fe-php-fcgi-percore.toml" "${FPM_ARGS[@]}"
+	SERVERS+=("fe-php-fcgi-percore $PORT_F $STARTED_PID")
+	BENCH_PIDS+=("$(cat "$BENCH_WORK/fpm-f/php-fpm.pid")")
+fi
+
 # The same embedded backend on another build of PHP, to measure a change to
 # the build (flags, patches) in the same interleaved run.
 if [[ -n ${LIBPHP_B:-} ]]; then
@@ -156,7 +181,8 @@ fi
 # FPM those whose php8.2-* packages are installed. The same libphp, with
 # PHP_INI_SCAN_DIR naming links to the build's ini files of FPM's modules.
 if [[ ${EMBED_MODULES:-} == fpm ]]; then
-	ZTS_CONFD=$(dirname "$(realpath -e "${PHP_ZTS:-/usr/local/php-zts-embed}/etc/php.ini")")/conf.d
+	ZTS_INI=$(realpath -e "${PHP_ZTS:-/usr/local/php-zts-embed}/etc/php.ini") || die "EMBED_MODULES: no php.ini of the ZTS build"
+	ZTS_CONFD=$(dirname "$ZTS_INI")/conf.d
 	FPM_CONFD=/etc/php/8.2/fpm/conf.d
 	mkdir -p "$BENCH_WORK/fpm-modules.d"
 	for f in "$ZTS_CONFD"/*.ini; do
