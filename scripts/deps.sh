@@ -27,15 +27,20 @@ case "${1:-all}" in
   *) echo "usage: $0 [base|all]" >&2; exit 2 ;;
 esac
 
+# need_root WHAT HOW: go on as root; otherwise say what is missing and how
+# to get it, and fail.
+need_root() {
+  [ "$(id -u)" -eq 0 ] && return 0
+  echo "deps: missing $1 (run as root, or $2)" >&2
+  exit 1
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "deps: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2
-    exit 1
-  fi
+  need_root "Debian packages: ${missing[*]}" "install them"
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -51,10 +56,7 @@ if [ "${1:-all}" = all ]; then
     grep -qx "$l.utf8" <<<"$have" || gen+=("$l.UTF-8")
   done
   if [ ${#gen[@]} -gt 0 ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-      echo "deps: missing locales ${gen[*]} (run as root, or enable them in /etc/locale.gen and run locale-gen)" >&2
-      exit 1
-    fi
+    need_root "locales ${gen[*]}" "enable them in /etc/locale.gen and run locale-gen"
     echo "deps: generating the locales ${gen[*]}"
     for l in "${gen[@]}"; do
       grep -qx "$l UTF-8" /etc/locale.gen 2>/dev/null || echo "$l UTF-8" >>/etc/locale.gen
