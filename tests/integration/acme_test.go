@@ -190,7 +190,11 @@ func newACMEEnv(t *testing.T, validity time.Duration, challenge string) *acmeEnv
 	}
 	// The other challenge's validation goes to a port nothing listens on.
 	pebbleHTTPPort, pebbleTLSPort := httpPort, tlsPort
-	switch dead, _ := freePorts(t); challenge {
+	dead, _ := freePorts(t)
+	for dead == httpPort || dead == tlsPort { // released above: the kernel may give it again
+		dead, _ = freePorts(t)
+	}
+	switch challenge {
 	case "http-01":
 		pebbleTLSPort = dead
 	case "tls-alpn-01":

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -109,7 +110,7 @@ func Start(t testing.TB, opts Options) *Pebble {
 	t.Helper()
 	bin, src := Build(t)
 	dnsAddr := startDNS(t, opts.Domain)
-	listenAddr, mgmtAddr := freeAddrs(t)
+	listenAddr, mgmtAddr := freeAddrs(t, opts.HTTPPort, opts.TLSPort)
 	var cfg struct {
 		Pebble map[string]any `json:"pebble"`
 	}
@@ -252,18 +253,22 @@ func startDNS(t testing.TB, domain string) string {
 	return ln.Addr().String()
 }
 
-// freeAddrs are two distinct 127.0.0.1 addresses with ports free a
-// moment ago.
-func freeAddrs(t testing.TB) (string, string) {
+// freeAddrs returns two distinct addresses nothing listens on at
+// 127.0.0.1 now, and neither on one of the avoid ports: those are the
+// ports of the server under test, chosen (and released) before Pebble
+// starts, which the kernel may hand out again.
+func freeAddrs(t testing.TB, avoid ...int) (string, string) {
 	t.Helper()
-	var addrs [2]string
-	for i := range addrs {
+	var addrs []string
+	for len(addrs) < 2 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer ln.Close() // held until both are taken, so they differ
-		addrs[i] = ln.Addr().String()
+		if !slices.Contains(avoid, ln.Addr().(*net.TCPAddr).Port) {
+			addrs = append(addrs, ln.Addr().String())
+		}
 	}
 	return addrs[0], addrs[1]
 }
