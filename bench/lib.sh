@@ -156,6 +156,19 @@ bench_toml_str() {
 	printf '"%s"' "${v//\"/\\\"}"
 }
 
+# bench_module_subset CONFD REF_CONFD DIR: links in DIR to the ini files of
+# CONFD (NN-module.ini) whose module REF_CONFD enables too, whatever their
+# priority prefixes: a PHP_INI_SCAN_DIR with only REF_CONFD's modules.
+bench_module_subset() {
+	local f m
+	mkdir -p "$3"
+	for f in "$1"/*.ini; do
+		m=$(basename "$f" .ini)
+		compgen -G "$2/*-${m#*-}.ini" >/dev/null && ln -sf "$f" "$3/"
+	done
+	return 0
+}
+
 # bench_build_fephp [GO_BUILD_FLAG...]: builds ./cmd/fe-php into the work
 # dir -> $FEPHP_BIN; e.g. "bench_build_fephp -tags fephp_bridge" for the
 # embedded backend (with the bridge .so already built; not make build).

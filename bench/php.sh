@@ -126,18 +126,27 @@ max_size = $((WORKERS / workers))
 EOF
 }
 
-# fe-php's fastcgi backend + its own FPM, under one parent.
+# start_fephp_fcgi NAME PORT [VAR=VALUE...]: fe-php's fastcgi backend
+# (fephp_conf's, with CONF_WORKERS) and an FPM pool of its own, started
+# under one parent so that one process tree holds both, the environment
+# VAR=VALUE... added -> STARTED_PID.
+start_fephp_fcgi() {
+	local name=$1 port=$2 sock=$BENCH_WORK/$1.sock conf
+	shift 2
+	conf=$(bench_fpm_conf "fpm-$name" "$sock")
+	fephp_conf "$port" fastcgi "fpm_socket = \"$sock\"" >"$BENCH_WORK/$name.toml"
+	bench_start "$name" "http://127.0.0.1:$port/hello.php" env "$@" bash -c '
+		"$1" "${@:6}" -y "$2" &
+		for i in $(seq 100); do [ -S "$3" ] && break; sleep 0.05; done
+		exec "$4" run -c "$5"
+	' _ "$FPM" "$conf" "$sock" "$FEPHP_BIN" "$BENCH_WORK/$name.toml" "${FPM_ARGS[@]}"
+	BENCH_PIDS+=("$(cat "$BENCH_WORK/fpm-$name/php-fpm.pid")")
+}
+
+# fe-php's fastcgi backend + its own FPM.
 PORT_B=$(bench_free_port $((PORT_A + 1)))
-SOCK_B=$BENCH_WORK/fpm-b.sock
-CONF_B=$(bench_fpm_conf fpm-b "$SOCK_B")
-fephp_conf "$PORT_B" fastcgi "fpm_socket = \"$SOCK_B\"" >"$BENCH_WORK/fe-php-fcgi.toml"
-bench_start fe-php-fcgi "http://127.0.0.1:$PORT_B/hello.php" bash -c '
-	"$1" "${@:4}" -y "$2" &
-	for i in $(seq 100); do [ -S "'"$SOCK_B"'" ] && break; sleep 0.05; done
-	exec "'"$FEPHP_BIN"'" run -c "$3"
-' _ "$FPM" "$CONF_B" "$BENCH_WORK/fe-php-fcgi.toml" "${FPM_ARGS[@]}"
+start_fephp_fcgi fe-php-fcgi "$PORT_B"
 PID_B=$STARTED_PID
-BENCH_PIDS+=("$(cat "$BENCH_WORK/fpm-b/php-fpm.pid")")
 
 # fe-php's embedded backend.
 PORT_C=$(bench_free_port $((PORT_B + 1)))
@@ -154,16 +163,8 @@ if [[ -n ${FCGI_PER_CORE:-} ]]; then
 	NCPU=$(nproc)
 	((WORKERS % NCPU == 0)) || die "FCGI_PER_CORE: WORKERS ($WORKERS) must split evenly over $NCPU CPUs"
 	PORT_F=$(bench_free_port $((PORT_C + 11)))
-	SOCK_F=$BENCH_WORK/fpm-f.sock
-	CONF_F=$(bench_fpm_conf fpm-f "$SOCK_F")
-	CONF_WORKERS=$NCPU fephp_conf "$PORT_F" fastcgi "fpm_socket = \"$SOCK_F\"" >"$BENCH_WORK/fe-php-fcgi-percore.toml"
-	bench_start fe-php-fcgi-percore "http://127.0.0.1:$PORT_F/hello.php" bash -c '
-		"$1" "${@:4}" -y "$2" &
-		for i in $(seq 100); do [ -S "'"$SOCK_F"'" ] && break; sleep 0.05; done
-		GOMAXPROCS=1 exec "'"$FEPHP_BIN"'" run -c "$3"
-	' _ "$FPM" "$CONF_F" "$BENCH_WORK/fe-php-fcgi-percore.toml" "${FPM_ARGS[@]}"
+	CONF_WORKERS=$NCPU start_fephp_fcgi fe-php-fcgi-percore "$PORT_F" GOMAXPROCS=1
 	SERVERS+=("fe-php-fcgi-percore $PORT_F $STARTED_PID")
-	BENCH_PIDS+=("$(cat "$BENCH_WORK/fpm-f/php-fpm.pid")")
 fi
 
 # The same embedded backend on another build of PHP, to measure a change to
@@ -184,11 +185,7 @@ if [[ ${EMBED_MODULES:-} == fpm ]]; then
 	ZTS_INI=$(realpath -e "${PHP_ZTS:-/usr/local/php-zts-embed}/etc/php.ini") || die "EMBED_MODULES: no php.ini of the ZTS build"
 	ZTS_CONFD=$(dirname "$ZTS_INI")/conf.d
 	FPM_CONFD=/etc/php/8.2/fpm/conf.d
-	mkdir -p "$BENCH_WORK/fpm-modules.d"
-	for f in "$ZTS_CONFD"/*.ini; do
-		m=$(basename "$f" .ini)
-		compgen -G "$FPM_CONFD/*-${m#*-}.ini" >/dev/null && ln -sf "$f" "$BENCH_WORK/fpm-modules.d/"
-	done
+	bench_module_subset "$ZTS_CONFD" "$FPM_CONFD" "$BENCH_WORK/fpm-modules.d"
 	log "fe-php-embed-fpm-modules: $(ls "$BENCH_WORK/fpm-modules.d" | wc -l) of $(ls "$ZTS_CONFD" | wc -l) modules (FPM's conf.d has $(ls "$FPM_CONFD" | wc -l) ini files)"
 	PORT_E=$(bench_free_port $((${PORT_D:-$PORT_C} + 1)))
 	fephp_conf "$PORT_E" embedded "" >"$BENCH_WORK/fe-php-embed-fpm-modules.toml"

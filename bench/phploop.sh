@@ -70,11 +70,7 @@ PHPS+=(zts)
 # build's ini files of the modules Debian's embed conf.d has.
 NTS_CONFD=/etc/php/8.2/embed/conf.d
 if [[ ${PHPS[0]} == nts && -d $NTS_CONFD ]]; then
-	mkdir -p "$BENCH_WORK/zts-nts-modules.d"
-	for f in "$PREFIX"/etc/conf.d/*.ini; do
-		m=$(basename "$f" .ini)
-		compgen -G "$NTS_CONFD/*-${m#*-}.ini" >/dev/null && ln -s "$f" "$BENCH_WORK/zts-nts-modules.d/"
-	done
+	bench_module_subset "$PREFIX/etc/conf.d" "$NTS_CONFD" "$BENCH_WORK/zts-nts-modules.d"
 	PHPS+=(zts-nts-modules)
 fi
 if [[ -n ${PREFIX_B:-} ]]; then

@@ -131,9 +131,9 @@ func TestEmbeddedSetlocaleStaysInItsRequest(t *testing.T) {
 	for round := range 3 {
 		dir := t.TempDir()
 		var wg sync.WaitGroup
-		answers := map[string]string{}
-		var mu sync.Mutex
-		for _, role := range []string{"set", "look"} {
+		roles := []string{"set", "look"}
+		answers := make([]string, len(roles)) // each goroutine writes its own
+		for i, role := range roles {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -144,17 +144,16 @@ func TestEmbeddedSetlocaleStaysInItsRequest(t *testing.T) {
 				case sapi == "fpm-fcgi":
 					t.Errorf("/lockstep.php ran on FPM, want the embedded backend")
 				}
-				mu.Lock()
-				answers[role] = got
-				mu.Unlock()
+				answers[i] = got
 			}()
 		}
 		wg.Wait()
-		if want := `["de_DE.UTF-8",true,"1,5",",","de_DE.UTF-8"]`; answers["set"] != want {
-			t.Errorf("round %d: the request that set de_DE.UTF-8 answered %s, want %s", round, answers["set"], want)
+		set, look := answers[0], answers[1]
+		if want := `["de_DE.UTF-8",true,"1,5",",","de_DE.UTF-8"]`; set != want {
+			t.Errorf("round %d: the request that set de_DE.UTF-8 answered %s, want %s", round, set, want)
 		}
-		if !strings.HasPrefix(answers["look"], `[true,"1.5",".","LC_CTYPE=C.UTF-8;LC_NUMERIC=C;`) {
-			t.Errorf("round %d: the other request, while de_DE.UTF-8 was set beside it, answered %s; want its own locale (1.5, \".\", LC_CTYPE=C.UTF-8;LC_NUMERIC=C;...)", round, answers["look"])
+		if !strings.HasPrefix(look, `[true,"1.5",".","LC_CTYPE=C.UTF-8;LC_NUMERIC=C;`) {
+			t.Errorf("round %d: the other request, while de_DE.UTF-8 was set beside it, answered %s; want its own locale (1.5, \".\", LC_CTYPE=C.UTF-8;LC_NUMERIC=C;...)", round, look)
 		}
 	}
 }
