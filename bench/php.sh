@@ -9,6 +9,7 @@
 #	LIBPHP_B=/usr/local/php-zts-x/lib/libphp.so bash bench/php.sh
 #	EMBED_MODULES=fpm bash bench/php.sh      # + embedded with FPM's modules only
 #	FCGI_PER_CORE=1 bash bench/php.sh        # + fastcgi, a worker per CPU, GOMAXPROCS=1
+#	PERF=1 bash bench/php.sh                 # + syscalls/request and a perf profile per row
 #
 # Servers, all with WORKERS PHP workers (default 4) and OPcache on
 # (validate_timestamps off):
@@ -31,6 +32,7 @@
 
 bench_init php "$@"
 bench_need go nginx wrk curl php-fpm8.2 make
+[[ $PERF == 1 ]] && bench_need perf
 
 WORKERS=${WORKERS:-4}
 CASES=${CASES:-hello.php page.php api.php}
@@ -211,6 +213,17 @@ for case in $CASES; do
 	done
 done
 
+# System calls and a CPU profile of each server's whole process tree (FPM's
+# children included) per case, after the measured runs.
+if [[ $PERF == 1 ]]; then
+	for case in $CASES; do
+		for s in "${SERVERS[@]}"; do
+			read -r name port pid <<<"$s"
+			bench_perf "$name" "$case" "http://127.0.0.1:$port/$case" "$pid"
+		done
+	done
+fi
+
 # php_table: median rows, with ratios against nginx+fpm (req/s, p50, p99,
 # server CPU per request).
 php_table() {
@@ -250,6 +263,10 @@ php_table() {
 	echo
 	php_table
 	echo
+	if [[ $PERF == 1 ]]; then
+		bench_syscall_table
+		echo
+	fi
 	echo "Machine:"
 	echo
 	echo "$MACHINE"
