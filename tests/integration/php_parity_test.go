@@ -26,6 +26,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -98,8 +99,16 @@ func paritySite(t *testing.T, name, script string, opts fpmtest.Options) *Server
 // side, in one worker process: concurrent requests share its PHP.
 func paritySiteThreads(t *testing.T, name, script string, opts fpmtest.Options, threads int) *Server {
 	t.Helper()
+	return paritySiteFiles(t, map[string]string{name: script}, opts, threads)
+}
+
+// paritySiteFiles is paritySiteThreads serving files (writeFiles' map): each
+// under / on the embedded backend and under /fpm/ on FPM.
+func paritySiteFiles(t *testing.T, files map[string]string, opts fpmtest.Options, threads int) *Server {
+	t.Helper()
 	root := t.TempDir()
-	writeFiles(t, root, map[string]string{name: script, "fpm/" + name: script})
+	writeFiles(t, root, files)
+	writeFiles(t, filepath.Join(root, "fpm"), files)
 	opts.Children, opts.DocRoot = 1, root
 	f := fpmtest.Start(t, opts)
 	libphp := ""
@@ -437,5 +446,63 @@ func TestEmbeddedFloatsMatchFPMConcurrently(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// cwdScript reports, relative to its own directory, the working directory
+// it runs in, what relative paths reach, and the one its shutdown functions
+// run in (FPM's own: php_execute_script changes back before them).
+const cwdScript = `<?php
+register_shutdown_function(function () {
+    echo "shutdown: cwd is __DIR__ ", var_export(getcwd() === __DIR__, true), "\n";
+});
+echo PHP_SAPI, "\n";
+echo "cwd is __DIR__ ", var_export(getcwd() === __DIR__, true), "\n";
+echo "realpath('.') is __DIR__ ", var_export(realpath('.') === __DIR__, true), "\n";
+echo "include 'inc.php': ", include 'inc.php', "\n";
+echo "read 'data.txt': ", file_get_contents('data.txt'), "\n";
+if (isset($_GET['chdir'])) {
+    echo "chdir('..'): ", var_export(chdir('..') && getcwd() === dirname(__DIR__), true), "\n";
+}
+`
+
+// A script runs in its own directory on the embedded backend as under
+// PHP-FPM (relative includes and reads find its neighbours), through a
+// symlinked directory too, and its shutdown functions do not; a script's
+// chdir() does not outlive its request.
+func TestEmbeddedWorkingDirectoryMatchesFPM(t *testing.T) {
+	t.Parallel()
+	s := paritySiteFiles(t, map[string]string{
+		"app/cwd.php":  cwdScript,
+		"app/inc.php":  "<?php return basename(__DIR__);",
+		"app/data.txt": "data of app",
+		"link":         "symlink:app",
+	}, fpmtest.Options{}, 1)
+	const want = "cwd is __DIR__ true\n" +
+		"realpath('.') is __DIR__ true\n" +
+		"include 'inc.php': app\n" +
+		"read 'data.txt': data of app\n"
+	// One PHP thread: each request runs on the thread the one before left,
+	// the last ones after a chdir('..').
+	for _, path := range []string{"/app/cwd.php", "/link/cwd.php", "/app/cwd.php?chdir=1", "/app/cwd.php", "/link/cwd.php?chdir=1", "/link/cwd.php"} {
+		want := want
+		if strings.HasSuffix(path, "?chdir=1") {
+			want += "chdir('..'): true\n"
+		}
+		want += "shutdown: cwd is __DIR__ false\n"
+		fpmSAPI, fpm, err := fetchSAPIReport(s, "/fpm"+path)
+		if err != nil || fpmSAPI != "fpm-fcgi" {
+			t.Fatalf("FPM (SAPI %q): %v", fpmSAPI, err)
+		}
+		sapi, got, err := fetchSAPIReport(s, path)
+		if err != nil || sapi == "fpm-fcgi" {
+			t.Fatalf("embedded (SAPI %q): %v", sapi, err)
+		}
+		if got != fpm {
+			t.Errorf("GET %s: embedded answered\n%s\nFPM\n%s", path, got, fpm)
+		}
+		if fpm != want {
+			t.Errorf("GET /fpm%s: FPM answered\n%s\nwant\n%s", path, fpm, want)
+		}
 	}
 }

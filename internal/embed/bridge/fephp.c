@@ -35,6 +35,12 @@ ZEND_TSRMLS_CACHE_DEFINE()
 
 static fephp_callbacks cb;
 
+/* The thread's virtual working directory (CWDG) is at this offset in its
+ * TSRM block. Only fe-php's build of PHP exports it (scripts/php-patches/
+ * 0005): weak, so that the bridge loads against another libphp too, and
+ * lets PHP change directory itself there (enter_script_dir). */
+#pragma weak cwd_globals_offset
+
 /* Exported by libphp (main/php_ini.c), not declared in its headers. */
 extern PHPAPI char *php_ini_opened_path;
 extern PHPAPI char *php_ini_scanned_files;
@@ -657,6 +663,55 @@ static int thread_context(void)
 	return recycled;
 }
 
+/* FPM runs a script in the script's directory and its shutdown functions
+ * back in its own (php_execute_script's chdir, and chdir back). PHP's
+ * virtual chdir stat()s the directory each way to check it is one; fe-php
+ * has just stat()ed the script, so its directory is one. enter_script_dir
+ * makes the script's directory the thread's working directory through PHP's
+ * realpath cache without that check (two system calls a request), keeping
+ * the one it replaces in *saved for leave_script_dir. It returns 0, and
+ * changes nothing, when it cannot (then PHP changes directory itself). */
+static int enter_script_dir(const fephp_str *script, cwd_state *saved)
+{
+	size_t len = script->len;
+	char dir[MAXPATHLEN];
+	cwd_state state;
+
+	if (&cwd_globals_offset == NULL) {
+		return 0; /* a libphp that does not export CWDG's offset */
+	}
+	while (len > 0 && script->p[len - 1] != '/') {
+		len--;
+	}
+	if (len == 0 || len >= sizeof(dir) || CWDG(cwd).cwd == NULL) {
+		return 0;
+	}
+	if (len > 1) {
+		len--; /* "/srv/www/" -> "/srv/www", as virtual_chdir_file; "/" stays */
+	}
+	memcpy(dir, script->p, len);
+	dir[len] = '\0';
+	/* A copy to resolve into (virtual_file_ex reallocates state.cwd). */
+	state.cwd = estrndup(CWDG(cwd).cwd, CWDG(cwd).cwd_length);
+	state.cwd_length = CWDG(cwd).cwd_length;
+	if (virtual_file_ex(&state, dir, NULL, CWD_REALPATH) != 0) {
+		efree(state.cwd);
+		return 0;
+	}
+	*saved = CWDG(cwd);
+	CWDG(cwd) = state;
+	return 1;
+}
+
+/* leave_script_dir gives the thread back the working directory that
+ * enter_script_dir replaced, as FPM's chdir back (a script's own chdir()
+ * is undone with it). */
+static void leave_script_dir(cwd_state *saved)
+{
+	efree(CWDG(cwd).cwd);
+	CWDG(cwd) = *saved;
+}
+
 int fephp_execute(fephp_request *req)
 {
 	int rc = 0;
@@ -718,12 +773,22 @@ int fephp_execute(fephp_request *req)
 	__atomic_store_n((fephp_thread **)&req->thread, self, __ATOMIC_RELEASE);
 
 	zend_file_handle fh;
+	cwd_state saved_cwd;
+	int in_dir = enter_script_dir(&req->script, &saved_cwd);
+	if (in_dir) {
+		SG(options) |= SAPI_OPTION_NO_CHDIR;
+	} else {
+		SG(options) &= ~SAPI_OPTION_NO_CHDIR;
+	}
 	zend_stream_init_filename(&fh, req->script.p);
 	fh.primary_script = 1;
 	zend_first_try {
 		php_execute_script(&fh);
 	} zend_end_try();
 	zend_destroy_file_handle(&fh);
+	if (in_dir) {
+		leave_script_dir(&saved_cwd);
+	}
 
 	php_request_shutdown(NULL);
 	if (self) {
