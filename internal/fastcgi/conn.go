@@ -69,7 +69,7 @@ var (
 	// a request whose params and body PHP already accepted; and a FIN that
 	// crosses the request (FPM closing a kept connection for pm.max_requests
 	// just as it is reused) looks the same as the child dying. The pool's
-	// liveness checks on Put and Get make that last race rare. Neither
+	// liveness check on Get makes that last race rare. Neither
 	// Conn.Reused nor Response.Received tells whether a script ran.
 	//
 	// Errors of Do that come before any write (ErrConnClosed,

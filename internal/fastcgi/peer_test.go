@@ -336,8 +336,8 @@ func TestPoolUnsolicitedBytesWhileIdle(t *testing.T) {
 }
 
 func TestPoolPutUnsolicitedBytes(t *testing.T) {
-	// Late output right behind FCGI_END_REQUEST (one write): Put finds it,
-	// in the read buffer or on the socket, and closes the connection.
+	// Late output right behind FCGI_END_REQUEST (one write): Put finds it
+	// in the read buffer and closes the connection.
 	addr := fakeServer(t, func(_ int, c net.Conn) {
 		req, err := peerReadRequest(c)
 		if err != nil {

@@ -360,10 +360,12 @@ func (p *Pool) popWaiter() *waiter {
 // Put returns a connection after a complete response (FCGI_END_REQUEST read,
 // body writer finished): it goes to a waiting Get, or is kept idle. Put closes
 // it instead when it is in any other state, tainted (Conn.Tainted), from
-// another pool, past MaxLifetime, closed or half-closed by the server, when
-// the server sent anything since the response, when KeepAlive is 0, after
-// Close, or while a request on a new connection of this pool seems stuck in
-// FPM's accept backlog (see Pool). Put clears a deadline set with SetDeadline.
+// another pool, past MaxLifetime, when KeepAlive is 0, after Close, or while
+// a request on a new connection of this pool seems stuck in FPM's accept
+// backlog (see Pool), or when the server's bytes after the response are
+// already read. A connection the server closed or half-closed, or sent
+// anything more on, is found and closed by the Get that takes it (or the
+// janitor). Put clears a deadline set with SetDeadline.
 func (p *Pool) Put(c *Conn) {
 	if c == nil {
 		return
@@ -392,9 +394,14 @@ func (p *Pool) Put(c *Conn) {
 		c.Close()
 		return
 	}
-	// FPM half-closes a connection after a child's last request
-	// (pm.max_requests) and the child exits only once we close ours.
-	if !p.vet(c) {
+	// Output of the request after FCGI_END_REQUEST that came with it (in
+	// the read buffer) costs no system call to find. The liveness check on
+	// the socket is left to the next Get (or the janitor): one system call
+	// a request less, and made later, when a FIN that follows
+	// FCGI_END_REQUEST (FPM half-closes a connection after a child's last
+	// request, pm.max_requests) has had more time to arrive.
+	if c.br.Buffered() > 0 {
+		p.count(&p.stats.Stray)
 		c.Close()
 		return
 	}
