@@ -774,15 +774,18 @@ int fephp_execute(fephp_request *req)
 
 	zend_file_handle fh;
 	cwd_state saved_cwd;
-	int in_dir = enter_script_dir(&req->script, &saved_cwd);
-	if (in_dir) {
-		SG(options) |= SAPI_OPTION_NO_CHDIR;
-	} else {
-		SG(options) &= ~SAPI_OPTION_NO_CHDIR;
-	}
+	volatile int in_dir = 0; /* read after a bailout's longjmp */
 	zend_stream_init_filename(&fh, req->script.p);
 	fh.primary_script = 1;
 	zend_first_try {
+		/* Inside the try: its allocations can meet memory_limit, whose
+		 * fatal error bails out (as it would in php_execute_script). */
+		in_dir = enter_script_dir(&req->script, &saved_cwd);
+		if (in_dir) {
+			SG(options) |= SAPI_OPTION_NO_CHDIR;
+		} else {
+			SG(options) &= ~SAPI_OPTION_NO_CHDIR;
+		}
 		php_execute_script(&fh);
 	} zend_end_try();
 	zend_destroy_file_handle(&fh);
