@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -565,4 +566,30 @@ func clientDo(t testing.TB, c *http.Client, req *http.Request, follow bool) (*ht
 		t.Fatalf("%s %s: reading body: %v", req.Method, req.URL, err)
 	}
 	return resp, body
+}
+
+// elfSymbol looks name up in the ELF file at path: its symbol table, or
+// with dynamic its dynamic symbols (what a shared library exports or
+// imports).
+func elfSymbol(t testing.TB, path, name string, dynamic bool) (elf.Symbol, bool) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	read := f.Symbols
+	if dynamic {
+		read = f.DynamicSymbols
+	}
+	syms, err := read()
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	for _, s := range syms {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return elf.Symbol{}, false
 }

@@ -518,19 +518,7 @@ func TestEmbeddedWorkingDirectoryMatchesFPM(t *testing.T) {
 // exports name.
 func requireDynamicSymbol(t *testing.T, path, name string) {
 	t.Helper()
-	f, err := elf.Open(path)
-	if err != nil {
-		t.Fatal(err)
+	if s, ok := elfSymbol(t, path, name, true); !ok || s.Section == elf.SHN_UNDEF {
+		t.Fatalf("%s does not export %s: not fe-php's build of PHP (make php)", path, name)
 	}
-	defer f.Close()
-	syms, err := f.DynamicSymbols()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	for _, s := range syms {
-		if s.Name == name && s.Section != elf.SHN_UNDEF {
-			return
-		}
-	}
-	t.Fatalf("%s does not export %s: not fe-php's build of PHP (make php)", path, name)
 }

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"debug/buildinfo"
-	"debug/elf"
 	"errors"
 	"os"
 	"os/exec"
@@ -30,22 +29,7 @@ func TestBinaryRaceMode(t *testing.T) {
 	}
 	// The build setting is what the go command was told; the race
 	// runtime being linked in is what makes it work.
-	f, err := elf.Open(binary)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	syms, err := f.Symbols()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tsan := false
-	for _, s := range syms {
-		if s.Name == "__tsan_init" {
-			tsan = true
-			break
-		}
-	}
+	_, tsan := elfSymbol(t, binary, "__tsan_init", false)
 	if tsan != raceEnabled {
 		t.Errorf("%s has the race runtime (__tsan_init): %v, want %v", binary, tsan, raceEnabled)
 	}
