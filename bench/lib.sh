@@ -621,6 +621,18 @@ bench_perf() {
 	log "profile: $out"
 }
 
+# bench_perf_each CASE...: bench_perf for each case on every server of the
+# script's SERVERS ("name port pid" each), at http://127.0.0.1:PORT/CASE.
+bench_perf_each() {
+	local case s name port pid
+	for case in "$@"; do
+		for s in "${SERVERS[@]}"; do
+			read -r name port pid <<<"$s"
+			bench_perf "$name" "$case" "http://127.0.0.1:$port/$case" "$pid"
+		done
+	done
+}
+
 # bench_syscall_table: BENCH_SYSCALLS as Markdown.
 bench_syscall_table() {
 	((${#BENCH_SYSCALLS[@]} > 0)) || return 0

@@ -215,14 +215,7 @@ done
 
 # System calls and a CPU profile of each server's whole process tree (FPM's
 # children included) per case, after the measured runs.
-if [[ $PERF == 1 ]]; then
-	for case in $CASES; do
-		for s in "${SERVERS[@]}"; do
-			read -r name port pid <<<"$s"
-			bench_perf "$name" "$case" "http://127.0.0.1:$port/$case" "$pid"
-		done
-	done
-fi
+[[ $PERF == 1 ]] && bench_perf_each $CASES
 
 # php_table: median rows, with ratios against nginx+fpm (req/s, p50, p99,
 # server CPU per request).

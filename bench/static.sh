@@ -106,14 +106,7 @@ for file in "${FILES[@]}"; do
 	done
 done
 
-if [[ $PERF == 1 ]]; then
-	for file in "${FILES[@]}"; do
-		for s in "${SERVERS[@]}"; do
-			read -r name port pid <<<"$s"
-			bench_perf "$name" "$file" "http://127.0.0.1:$port/$file" "$pid"
-		done
-	done
-fi
+[[ $PERF == 1 ]] && bench_perf_each "${FILES[@]}"
 
 {
 	echo "# Static files: fe-php vs nginx$([[ $CADDY == 1 ]] && echo " and Caddy") ($BENCH_DATE)"
