@@ -84,6 +84,10 @@ type Server struct {
 	PIDFile string `toml:"pid_file"`
 	// MaxHeaderBytes bounds the size of a request's headers.
 	MaxHeaderBytes Size `toml:"max_header_bytes"`
+	// HTTP1FastPath serves plain HTTP/1.1 requests without a body
+	// through fe-php's own request loop (internal/http1); false leaves
+	// every plain connection to Go's net/http.
+	HTTP1FastPath bool `toml:"http1_fast_path"`
 	// MaxBodySize bounds the size of a request body (413 beyond); 0 means
 	// no limit.
 	MaxBodySize Size `toml:"max_body_size"`
@@ -468,6 +472,7 @@ func Default() Config {
 			IdleTimeout:            Duration{120 * time.Second},
 			ShutdownTimeout:        Duration{30 * time.Second},
 			MaxHeaderBytes:         1 << 20,
+			HTTP1FastPath:          true,
 			MaxBodySize:            64 << 20,
 			ClientBodyBufferSize:   128 << 10,
 			ClientBodyMinRate:      1 << 10,

@@ -29,6 +29,7 @@ import (
 	"github.com/fe-php/fe-php/internal/fastcgi"
 	"github.com/fe-php/fe-php/internal/fpm"
 	"github.com/fe-php/fe-php/internal/headerops"
+	"github.com/fe-php/fe-php/internal/http1"
 	"github.com/fe-php/fe-php/internal/metrics"
 	"github.com/fe-php/fe-php/internal/phpini"
 	"github.com/fe-php/fe-php/internal/phpreq"
@@ -611,9 +612,22 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 		s.certs.Store(m)
 	}
 	plain, plainFresh := newHTTP(s.plainHandler())
-	servers = append(servers, plain)
+	var plainServer interface {
+		shutdowner
+		Serve(net.Listener) error
+	} = plain
+	if c.HTTP1FastPath {
+		// fe-php's HTTP/1.1 loop for plain requests, net/http for the
+		// rest (internal/http1).
+		fast := &http1.Server{Handler: plain.Handler, Fallback: plain}
+		if s.metrics != nil {
+			s.metrics.HTTP1(fast.Stats)
+		}
+		plainServer = fast
+	}
+	servers = append(servers, plainServer)
 	plainLn := s.wrapListener(lns.HTTP)
-	accepting = append(accepting, acceptor{plainLn, plainFresh, serve("http", func() error { return plain.Serve(plainLn) })})
+	accepting = append(accepting, acceptor{plainLn, plainFresh, serve("http", func() error { return plainServer.Serve(plainLn) })})
 	attrs := []any{slog.String("listen", lns.HTTP.Addr().String())}
 	if lns.HTTPS != nil {
 		hs, hsFresh := newHTTP(s)

@@ -1,0 +1,447 @@
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// bufSize is the read and write buffer of a connection; a request head
+// must fit the read buffer to take the fast path.
+const bufSize = 4 << 10
+
+// conn is one client connection on the fast path.
+type conn struct {
+	srv    *Server
+	rwc    net.Conn
+	remote string
+	base   context.Context // the values every request's context carries
+
+	r  connReader
+	br *bufio.Reader
+	bw *bufio.Writer // on rwc, through checkConnErrorWriter
+	// werr is the first error writing to rwc: the response is lost, the
+	// connection closes.
+	werr error
+
+	res      *response       // the request in flight's
+	hijacked bool            // written under r.mu
+	exclude  map[string]bool // scratch for the response's head
+	head     bytes.Buffer    // the response's header lines
+	headAt   time.Time       // when the current request's header timeout began
+
+	stateMu sync.Mutex
+	state   http.ConnState
+	since   time.Time
+}
+
+func newConn(s *Server, rwc net.Conn) *conn {
+	c := &conn{srv: s, rwc: rwc}
+	if ra := rwc.RemoteAddr(); ra != nil {
+		c.remote = ra.String()
+	}
+	c.base = context.WithValue(context.WithValue(context.Background(),
+		http.ServerContextKey, s.Fallback), http.LocalAddrContextKey, rwc.LocalAddr())
+	c.r.init(c)
+	return c
+}
+
+func (c *conn) setState(st http.ConnState) {
+	c.stateMu.Lock()
+	c.state, c.since = st, time.Now()
+	c.stateMu.Unlock()
+	if hook := c.srv.Fallback.ConnState; hook != nil {
+		hook(c.rwc, st)
+	}
+}
+
+func (c *conn) getState() (http.ConnState, time.Time) {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return c.state, c.since
+}
+
+func (c *conn) serve() {
+	var inFlight *response
+	defer func() {
+		if err := recover(); err != nil && err != http.ErrAbortHandler {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.srv.logf("http: panic serving %v: %v\n%s", c.remote, err, buf)
+		}
+		if inFlight != nil {
+			inFlight.ctx.end()
+		}
+		if !c.hijacked {
+			if inFlight != nil {
+				c.r.abortPendingRead()
+			}
+			if c.bw != nil && c.werr == nil {
+				c.bw.Flush()
+			}
+			c.rwc.Close()
+			c.setState(http.StateClosed)
+		}
+		c.srv.forget(c)
+		c.release()
+	}()
+
+	c.br = getReader(&c.r)
+	c.bw = getWriter(checkConnErrorWriter{c})
+	srv := c.srv.Fallback
+	c.headAt = time.Now()
+	if d := readHeaderTimeout(srv); d > 0 {
+		c.rwc.SetReadDeadline(c.headAt.Add(d))
+	}
+	for {
+		head, ok, err := c.readHead()
+		if c.br.Buffered() > 0 {
+			c.setState(http.StateActive)
+		}
+		if c.srv.inShutdown.Load() {
+			return
+		}
+		if err != nil {
+			return // a read error or timeout: net/http does not answer those either
+		}
+		if !ok {
+			c.handOff()
+			return
+		}
+		t0 := time.Now()
+		req, ok := c.newRequest(head)
+		if !ok {
+			c.handOff()
+			return
+		}
+		if _, err := c.br.Discard(len(head)); err != nil {
+			return
+		}
+		if d := srv.ReadTimeout; d > 0 {
+			c.rwc.SetReadDeadline(t0.Add(d))
+		} else {
+			c.rwc.SetReadDeadline(time.Time{})
+		}
+		if d := srv.WriteTimeout; d > 0 {
+			c.rwc.SetWriteDeadline(time.Now().Add(d))
+		}
+
+		c.srv.served.Add(1)
+		w := newResponse(c, req)
+		inFlight = w
+		c.srv.Handler.ServeHTTP(w, req)
+		inFlight = nil
+		w.ctx.end()
+		if c.hijacked {
+			return
+		}
+		w.finishRequest()
+		c.rwc.SetWriteDeadline(time.Time{})
+		if !w.shouldReuseConnection() {
+			return
+		}
+		c.setState(http.StateIdle)
+		if c.srv.inShutdown.Load() {
+			return
+		}
+		if d := idleTimeout(srv); d > 0 {
+			c.rwc.SetReadDeadline(time.Now().Add(d))
+		} else {
+			c.rwc.SetReadDeadline(time.Time{})
+		}
+		if _, err := c.br.Peek(4); err != nil {
+			return
+		}
+		c.headAt = time.Now()
+		if d := readHeaderTimeout(srv); d > 0 {
+			c.rwc.SetReadDeadline(c.headAt.Add(d))
+		} else {
+			c.rwc.SetReadDeadline(time.Time{})
+		}
+	}
+}
+
+func readHeaderTimeout(s *http.Server) time.Duration {
+	if s.ReadHeaderTimeout != 0 {
+		return s.ReadHeaderTimeout
+	}
+	return s.ReadTimeout
+}
+
+func idleTimeout(s *http.Server) time.Duration {
+	if s.IdleTimeout != 0 {
+		return s.IdleTimeout
+	}
+	return s.ReadTimeout
+}
+
+// readHead returns the next request's head, through its blank line, still
+// in the read buffer. ok is false when the fast path will not take the
+// request: the head does not fit the buffer, or a line ends without CR.
+func (c *conn) readHead() (head []byte, ok bool, err error) {
+	scanned := 0
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		for i := scanned; i < len(buf); i++ {
+			if buf[i] != '\n' {
+				continue
+			}
+			if i == 0 || buf[i-1] != '\r' {
+				return nil, false, nil
+			}
+			if i >= 3 && buf[i-2] == '\n' && buf[i-3] == '\r' {
+				return buf[:i+1], true, nil
+			}
+		}
+		scanned = len(buf)
+		if len(buf) == bufSize {
+			return nil, false, nil
+		}
+		if _, err := c.br.Peek(len(buf) + 1); err != nil {
+			if len(buf) > 0 {
+				// A partial head, then an error: net/http reads the same
+				// bytes and the same error, and answers as it does.
+				return nil, false, nil
+			}
+			return nil, false, err
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+// handOff gives the connection, with what it has sent so far, to the
+// fallback server.
+func (c *conn) handOff() {
+	c.setState(http.StateHijacked)
+	c.setHijacked()
+	hc := &handedConn{Conn: c.rwc, br: c.br, cr: &c.r}
+	if d := readHeaderTimeout(c.srv.Fallback); d > 0 {
+		// The header timeout has been running since the request began;
+		// net/http's would restart when it takes the connection over.
+		hc.notAfter = c.headAt.Add(d)
+	}
+	c.br = nil // the handed connection owns the buffer now
+	c.srv.handedOff.Add(1)
+	if !c.srv.handoff.give(hc) {
+		c.rwc.Close()
+	}
+}
+
+// setHijacked marks the connection taken over, under the reader's lock
+// that a watch starting checks it under.
+func (c *conn) setHijacked() {
+	c.r.mu.Lock()
+	c.hijacked = true
+	c.r.mu.Unlock()
+}
+
+// release pools the buffers, unless a hijacker has them.
+func (c *conn) release() {
+	if c.hijacked {
+		return
+	}
+	if c.br != nil {
+		putReader(c.br)
+		c.br = nil
+	}
+	if c.bw != nil {
+		putWriter(c.bw)
+		c.bw = nil
+	}
+}
+
+// handedConn is a connection the fallback server took over: its reads
+// return the bytes the fast path had read first.
+type handedConn struct {
+	net.Conn
+	br       *bufio.Reader
+	cr       *connReader
+	notAfter time.Time
+	clamped  bool
+}
+
+func (hc *handedConn) Read(p []byte) (int, error) {
+	if hc.br != nil {
+		if hc.br.Buffered() > 0 {
+			return hc.br.Read(p)
+		}
+		hc.br = nil // not pooled: the fast path's conn already let go of it
+	}
+	return hc.cr.Read(p)
+}
+
+// SetReadDeadline keeps the first deadline net/http sets (its header
+// timeout) no later than the one the fast path was running, so a slow
+// head cannot get the timeout twice.
+func (hc *handedConn) SetReadDeadline(t time.Time) error {
+	if !hc.clamped {
+		hc.clamped = true
+		if !hc.notAfter.IsZero() && (t.IsZero() || t.After(hc.notAfter)) {
+			t = hc.notAfter
+		}
+	}
+	return hc.Conn.SetReadDeadline(t)
+}
+
+// CloseWrite lets net/http end a refused request's connection gently
+// (its FIN first, so the client reads the answer before the reset).
+func (hc *handedConn) CloseWrite() error {
+	if cw, ok := hc.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// ReadFrom keeps sendfile(2) for net/http's responses on this connection.
+func (hc *handedConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := hc.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{hc.Conn}, r)
+}
+
+// connReader reads the connection for the buffered reader, and watches it
+// for the client's leaving while a handler runs (watch): a read of one
+// byte that a deadline in the past ends when the handler is done, as
+// net/http's background read.
+type connReader struct {
+	c       *conn
+	mu      sync.Mutex
+	cond    *sync.Cond
+	inRead  bool
+	aborted bool
+	hasByte bool
+	byteBuf [1]byte
+}
+
+func (cr *connReader) init(c *conn) {
+	cr.c = c
+	cr.cond = sync.NewCond(&cr.mu)
+}
+
+func (cr *connReader) Read(p []byte) (int, error) {
+	cr.mu.Lock()
+	if cr.inRead {
+		cr.mu.Unlock()
+		panic("http1: concurrent read of a connection being watched")
+	}
+	if len(p) == 0 {
+		cr.mu.Unlock()
+		return 0, nil
+	}
+	if cr.hasByte {
+		p[0] = cr.byteBuf[0]
+		cr.hasByte = false
+		cr.mu.Unlock()
+		return 1, nil
+	}
+	cr.inRead = true
+	cr.mu.Unlock()
+	n, err := cr.c.rwc.Read(p)
+	cr.mu.Lock()
+	cr.inRead = false
+	cr.mu.Unlock()
+	cr.cond.Broadcast()
+	return n, err
+}
+
+// startWatch starts the read that notices the client leaving, if none
+// runs and ctx's handler still does; it cancels ctx then.
+func (cr *connReader) startWatch(ctx *reqCtx) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if !ctx.live || cr.inRead || cr.hasByte || cr.c.hijacked {
+		return
+	}
+	cr.inRead = true
+	go cr.watch(ctx)
+}
+
+func (cr *connReader) watch(ctx *reqCtx) {
+	n, err := cr.c.rwc.Read(cr.byteBuf[:])
+	cr.mu.Lock()
+	if n == 1 {
+		cr.hasByte = true // the next request, pipelined: not a leave
+	}
+	if err != nil && !(cr.aborted && isTimeout(err)) {
+		ctx.cancel()
+	}
+	cr.aborted = false
+	cr.inRead = false
+	cr.mu.Unlock()
+	cr.cond.Broadcast()
+}
+
+// abortPendingRead ends a watch in progress and waits for it.
+func (cr *connReader) abortPendingRead() {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if !cr.inRead {
+		return
+	}
+	cr.aborted = true
+	cr.c.rwc.SetReadDeadline(aLongTimeAgo)
+	for cr.inRead {
+		cr.cond.Wait()
+	}
+	cr.c.rwc.SetReadDeadline(time.Time{})
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// checkConnErrorWriter records the first write error of the connection
+// and cancels the request in flight, as net/http's.
+type checkConnErrorWriter struct{ c *conn }
+
+func (w checkConnErrorWriter) Write(p []byte) (int, error) {
+	n, err := w.c.rwc.Write(p)
+	if err != nil && w.c.werr == nil {
+		w.c.werr = err
+		if w.c.res != nil {
+			w.c.res.ctx.cancel()
+		}
+	}
+	return n, err
+}
+
+var (
+	readers      sync.Pool
+	writers      sync.Pool
+	chunkBuffers sync.Pool
+)
+
+func getReader(r io.Reader) *bufio.Reader {
+	if br, ok := readers.Get().(*bufio.Reader); ok {
+		br.Reset(r)
+		return br
+	}
+	return bufio.NewReaderSize(r, bufSize)
+}
+
+func putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	readers.Put(br)
+}
+
+func getWriter(w io.Writer) *bufio.Writer {
+	if bw, ok := writers.Get().(*bufio.Writer); ok {
+		bw.Reset(w)
+		return bw
+	}
+	return bufio.NewWriterSize(w, bufSize)
+}
+
+func putWriter(bw *bufio.Writer) {
+	bw.Reset(nil)
+	writers.Put(bw)
+}

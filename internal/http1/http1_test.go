@@ -1,0 +1,450 @@
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// handler answers by path, covering what the response side must agree on
+// with net/http: lengths, chunking, sniffing, bodiless statuses,
+// informational heads, keep-alive, files, hijacking.
+func handler(t *testing.T) http.Handler {
+	file := filepath.Join(t.TempDir(), "f.txt")
+	if err := os.WriteFile(file, bytes.Repeat([]byte("0123456789abcdef"), 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		switch r.URL.Path {
+		case "/small":
+			h.Set("Content-Type", "text/plain")
+			io.WriteString(w, "hello")
+		case "/sniff":
+			io.WriteString(w, "<html><body>hi</body></html>")
+		case "/big":
+			h.Set("Content-Type", "text/plain")
+			w.Write(bytes.Repeat([]byte("x"), 5000))
+		case "/cl":
+			h.Set("Content-Length", "5")
+			io.WriteString(w, "hello")
+		case "/cl-over":
+			h.Set("Content-Length", "3")
+			_, err := io.WriteString(w, "hello")
+			fmt.Fprintf(w, "%v", err)
+		case "/cl-short":
+			h.Set("Content-Length", "10")
+			io.WriteString(w, "hello")
+		case "/cl-bad":
+			h.Set("Content-Length", "x1")
+			io.WriteString(w, "hello")
+		case "/204":
+			h.Set("Content-Length", "5")
+			w.WriteHeader(http.StatusNoContent)
+			if _, err := io.WriteString(w, "hello"); !errors.Is(err, http.ErrBodyNotAllowed) {
+				panic("204 took a body")
+			}
+		case "/304":
+			h.Set("Content-Type", "text/plain")
+			h.Set("Content-Length", "5")
+			h.Set("Etag", `"x"`)
+			w.WriteHeader(http.StatusNotModified)
+		case "/flush":
+			io.WriteString(w, "a")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "b")
+		case "/close":
+			h.Set("Connection", "close")
+			io.WriteString(w, "bye")
+		case "/keep":
+			h.Set("Connection", "keep-alive")
+			io.WriteString(w, "hi")
+		case "/103":
+			h.Set("Link", "</a.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			h.Del("Link")
+			io.WriteString(w, "after hints")
+		case "/te-identity":
+			h.Set("Transfer-Encoding", "identity")
+			io.WriteString(w, "raw")
+		case "/te-chunked":
+			h.Set("Transfer-Encoding", "chunked")
+			io.WriteString(w, "chunks")
+		case "/date":
+			h.Set("Date", "Mon, 02 Jan 2006 15:04:05 GMT")
+			io.WriteString(w, "dated")
+		case "/empty":
+		case "/999":
+			w.WriteHeader(999)
+			io.WriteString(w, "odd")
+		case "/badheader":
+			h["Bad Key"] = []string{"v"}
+			h.Set("X-Split", "a\r\nInjected: yes")
+			io.WriteString(w, "ok")
+		case "/late-header":
+			w.WriteHeader(http.StatusAccepted)
+			h.Set("X-Late", "ignored")
+			io.WriteString(w, "late")
+		case "/file":
+			f, err := os.Open(file)
+			if err != nil {
+				panic(err)
+			}
+			defer f.Close()
+			h.Set("Content-Type", "text/plain")
+			h.Set("Content-Length", "65536")
+			io.Copy(w, f)
+		case "/file-nolen":
+			f, err := os.Open(file)
+			if err != nil {
+				panic(err)
+			}
+			defer f.Close()
+			io.Copy(w, f)
+		case "/hijack":
+			w.WriteHeader(http.StatusOK)
+			io.WriteString(w, "dropped")
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				panic(err)
+			}
+			brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
+			brw.Flush()
+			conn.Close()
+		case "/panic":
+			panic("on purpose")
+		default:
+			// echo: what the handler sees of the request
+			keys := make([]string, 0, len(r.Header))
+			for k := range r.Header {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			fmt.Fprintf(w, "%s %q %q %s host=%q close=%v cl=%d local=%v\n", r.Method, r.RequestURI, r.URL.String(), r.Proto,
+				r.Host, r.Close, r.ContentLength, r.Context().Value(http.LocalAddrContextKey) != nil)
+			for _, k := range keys {
+				fmt.Fprintf(w, "%s=%q\n", k, r.Header[k])
+			}
+			b, err := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "body=%q err=%v\n", b, err)
+		}
+	})
+}
+
+// pair starts the fast path and plain net/http with the same handler.
+func pair(t *testing.T, h http.Handler) (fast, std string) {
+	t.Helper()
+	quiet := func() *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: 2 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	}
+	lf, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &Server{Handler: h, Fallback: quiet()}
+	ss := quiet()
+	go fs.Serve(lf)
+	go ss.Serve(ls)
+	t.Cleanup(func() { fs.Close(); ss.Close() })
+	return lf.Addr().String(), ls.Addr().String()
+}
+
+// exchange sends raw on a new connection and reads the responses to its
+// n requests, then whether the connection is still usable.
+func exchange(t *testing.T, addr, raw string, n int, method string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out strings.Builder
+	for i := 0; i < n; i++ {
+		req := &http.Request{Method: method}
+		res, err := http.ReadResponse(br, req)
+		if err != nil {
+			fmt.Fprintf(&out, "response %d: %v\n", i, errors.Unwrap(err) != nil || err != nil)
+			return out.String()
+		}
+		for res.StatusCode >= 100 && res.StatusCode < 200 && res.StatusCode != 101 {
+			fmt.Fprintf(&out, "%s %v\n", res.Status, res.Header)
+			if res, err = http.ReadResponse(br, req); err != nil {
+				fmt.Fprintf(&out, "after 1xx: error\n")
+				return out.String()
+			}
+		}
+		body, err := io.ReadAll(res.Body)
+		_, hasDate := res.Header["Date"]
+		res.Header.Del("Date")
+		fmt.Fprintf(&out, "%s te=%v cl=%d close=%v date=%v %v\nbody=%q err=%v\n", res.Status, res.TransferEncoding,
+			res.ContentLength, res.Close, hasDate, res.Header, body, err)
+	}
+	// Still open? Another request answers only if so.
+	io.WriteString(c, "GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+	if res, err := http.ReadResponse(br, nil); err == nil && res.StatusCode == 200 {
+		out.WriteString("open\n")
+	} else {
+		out.WriteString("closed\n")
+	}
+	return out.String()
+}
+
+func TestSameAsNetHTTP(t *testing.T) {
+	fast, std := pair(t, handler(t))
+	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: example.com\r\n\r\n" }
+	cases := []struct {
+		name string
+		raw  string
+		n    int
+	}{
+		{"small", get("/small"), 1},
+		{"sniff", get("/sniff"), 1},
+		{"big", get("/big"), 1},
+		{"cl", get("/cl"), 1},
+		{"cl-over", get("/cl-over"), 1},
+		{"cl-short", get("/cl-short"), 1},
+		{"cl-bad", get("/cl-bad"), 1},
+		{"204", get("/204"), 1},
+		{"304", get("/304"), 1},
+		{"flush", get("/flush"), 1},
+		{"close", get("/close"), 1},
+		{"keep", get("/keep"), 1},
+		{"103", get("/103"), 1},
+		{"te-identity", get("/te-identity"), 1},
+		{"te-chunked", get("/te-chunked"), 1},
+		{"date", get("/date"), 1},
+		{"empty", get("/empty"), 1},
+		{"999", get("/999"), 1},
+		{"badheader", get("/badheader"), 1},
+		{"late-header", get("/late-header"), 1},
+		{"file", get("/file"), 1},
+		{"file-nolen", get("/file-nolen"), 1},
+		{"hijack", get("/hijack"), 1},
+		{"panic", get("/panic"), 1},
+		{"echo", get("/echo?a=1&b=%20c#frag"), 1},
+		{"echo headers", "GET /e HTTP/1.1\r\nhost: Example.COM:8080\r\nx-lower: 1\r\nX-Dup: a\r\nx-dup: b\r\nAccept:  spaced \t\r\nEmpty:\r\nx_under: u\r\n\r\n", 1},
+		{"pragma", "GET /e HTTP/1.1\r\nHost: x\r\nPragma: no-cache\r\n\r\n", 1},
+		{"request close", "GET /e HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\n\r\n", 1},
+		{"pipelined", get("/small") + get("/big") + get("/e"), 3},
+		{"head small", "HEAD /small HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"head big", "HEAD /big HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"head file", "HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"head empty", "HEAD /empty HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		// Requests the fast path hands over: net/http answers them.
+		{"post body", "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 1},
+		{"get body", "GET /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", 1},
+		{"get chunked", "GET /e HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 1},
+		{"cl and te", "GET /e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 1},
+		{"expect", "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nhi", 1},
+		{"expect bad", "GET /e HTTP/1.1\r\nHost: x\r\nExpect: nonsense\r\n\r\n", 1},
+		{"http/1.0", "GET /e HTTP/1.0\r\n\r\n", 1},
+		{"http/1.0 keep-alive", "GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 1},
+		{"absolute", "GET http://other.example/e HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"options *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"no host", "GET /e HTTP/1.1\r\n\r\n", 1},
+		{"two hosts", "GET /e HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 1},
+		{"bad host", "GET /e HTTP/1.1\r\nHost: a b\r\n\r\n", 1},
+		{"bare lf", "GET /e HTTP/1.1\nHost: x\n\n", 1},
+		{"obs-fold", "GET /e HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n", 1},
+		{"space before colon", "GET /e HTTP/1.1\r\nHost: x\r\nX-A : a\r\n\r\n", 1},
+		{"nul in value", "GET /e HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 1},
+		{"ctl in target", "GET /e\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"bad version", "GET /e HTTP/1.2\r\nHost: x\r\n\r\n", 1},
+		{"lower method", "get /e HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"double space", "GET  /e HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"leading crlf", "\r\nGET /e HTTP/1.1\r\nHost: x\r\n\r\n", 1},
+		{"big head", "GET /e HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 6000) + "\r\n\r\n", 1},
+		{"too big head", "GET /e HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 2<<20) + "\r\n\r\n", 1},
+		{"upgrade", "GET /e HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 1},
+		{"h2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 1},
+		{"fast then slow", get("/small") + "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi" + get("/small"), 3},
+		{"partial then end", "GET /e HTTP/1.1\r\nHost: x\r\n", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			method := "GET"
+			if strings.HasPrefix(tc.raw, "HEAD") {
+				method = "HEAD"
+			}
+			want := exchange(t, std, tc.raw, tc.n, method)
+			got := exchange(t, fast, tc.raw, tc.n, method)
+			if got != want {
+				t.Errorf("fast path:\n%s\nnet/http:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// TestContextCancelledWhenClientLeaves: a handler waiting on its context
+// hears of the client's leaving, as under net/http.
+func TestContextCancelledWhenClientLeaves(t *testing.T) {
+	gone := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			gone <- r.Context().Err()
+		case <-time.After(5 * time.Second):
+			gone <- errors.New("no cancellation within 5 s")
+		}
+	})
+	fast, _ := pair(t, h)
+	c, err := net.Dial("tcp", fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	if err := <-gone; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
+
+// TestErrNoticesClientAfterWatchAfter: a handler that only polls Err (as
+// PHP's output does) learns of the client leaving too.
+func TestErrNoticesClientAfterWatchAfter(t *testing.T) {
+	gone := make(chan bool, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if r.Context().Err() != nil {
+				gone <- true
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		gone <- false
+	})
+	fast, _ := pair(t, h)
+	c, err := net.Dial("tcp", fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	if !<-gone {
+		t.Fatal("Err never reported the client gone")
+	}
+}
+
+// TestPipelinedRequestDuringWatch: a byte of the next request read by the
+// watch is not lost, and is not taken for the client leaving.
+func TestPipelinedRequestDuringWatch(t *testing.T) {
+	var cancelled atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			<-time.After(100 * time.Millisecond)
+			select {
+			case <-r.Context().Done():
+				cancelled.Add(1)
+			default:
+			}
+		}
+		io.WriteString(w, r.URL.Path)
+	})
+	fast, _ := pair(t, h)
+	c, err := net.Dial("tcp", fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(20 * time.Millisecond)
+	io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+	br := bufio.NewReader(c)
+	for _, want := range []string{"/wait", "/next"} {
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		if string(b) != want {
+			t.Fatalf("got %q, want %q", b, want)
+		}
+	}
+	if cancelled.Load() != 0 {
+		t.Fatal("the pipelined request cancelled the first one")
+	}
+}
+
+// TestShutdownWaitsForRequest: Shutdown closes idle connections and waits
+// for a request in flight, which ends with Connection: close.
+func TestShutdownWaitsForRequest(t *testing.T) {
+	started := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(started)
+			time.Sleep(200 * time.Millisecond)
+		}
+		io.WriteString(w, "done")
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	idle, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	io.WriteString(idle, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	ibr := bufio.NewReader(idle)
+	if res, err := http.ReadResponse(ibr, nil); err != nil {
+		t.Fatal(err)
+	} else {
+		io.ReadAll(res.Body)
+	}
+	busy, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("Serve returned %v", err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(busy), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if string(b) != "done" || !res.Close {
+		t.Fatalf("in-flight response: %q, close %v", b, res.Close)
+	}
+	idle.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := ibr.ReadByte(); err == nil {
+		t.Fatal("idle connection still open after Shutdown")
+	}
+}
