@@ -79,7 +79,7 @@ if [[ $BASELINE == 1 ]]; then
 	# memory (see bench/gobaseline/main.go).
 	(cd "$REPO_DIR" && go build -o "$BENCH_WORK/gobaseline" ./bench/gobaseline)
 	port=$PORT_B
-	for mode in fileserver memory; do
+	for mode in fileserver memory memory-http1; do
 		port=$(bench_free_port $((port + 1)))
 		bench_start "go-$mode" "http://127.0.0.1:$port/" \
 			"$BENCH_WORK/gobaseline" -listen "127.0.0.1:$port" -root "$DOCROOT" -mode "$mode"
@@ -134,7 +134,8 @@ done
 	fi
 	if [[ $BASELINE == 1 ]]; then
 		echo "- go-fileserver: Go's http.FileServer on the same root; go-memory: net/http writing"
-		echo "  the file's bytes from memory (bench/gobaseline): the floor of a net/http server."
+		echo "  the file's bytes from memory (bench/gobaseline): the floor of a net/http server;"
+		echo "  go-memory-http1: the same on fe-php's HTTP/1.1 loop (internal/http1), its floor."
 	fi
 	echo
 	echo "Machine:"

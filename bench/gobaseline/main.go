@@ -11,33 +11,46 @@
 // memory: every file under root read once at start; a request writes the
 // bytes with Content-Type and Content-Length (no open, no stat, no
 // conditional or range handling): net/http's floor.
+// memory-http1: the same handler on fe-php's HTTP/1.1 loop
+// (internal/http1): that loop's floor.
 package main
 
 import (
 	"flag"
 	"log"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
+
+	"github.com/fe-php/fe-php/internal/http1"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:18082", "address")
 	root := flag.String("root", ".", "docroot")
-	mode := flag.String("mode", "fileserver", "fileserver or memory")
+	mode := flag.String("mode", "fileserver", "fileserver, memory or memory-http1")
 	flag.Parse()
 
 	var h http.Handler
 	switch *mode {
 	case "fileserver":
 		h = http.FileServer(http.Dir(*root))
-	case "memory":
+	case "memory", "memory-http1":
 		h = memoryHandler(*root)
 	default:
 		log.Fatalf("unknown -mode %q", *mode)
+	}
+	if *mode == "memory-http1" {
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			log.Fatal(err)
+		}
+		s := &http1.Server{Handler: h, Fallback: &http.Server{Handler: h}}
+		log.Fatal(s.Serve(ln))
 	}
 	log.Fatal(http.ListenAndServe(*listen, h))
 }

@@ -1,10 +1,10 @@
 package http1
 
 import (
-	"bytes"
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -14,28 +14,29 @@ import (
 // for any request the fast path leaves to net/http (see the package
 // comment). What it accepts, net/http accepts, and parses the same way.
 func (c *conn) newRequest(head []byte) (*http.Request, bool) {
-	line, rest, _ := bytes.Cut(head, crlf)
-	method, line, ok1 := bytes.Cut(line, sp)
-	target, proto, ok2 := bytes.Cut(line, sp)
-	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
+	// One string for the whole head: the target and every value are
+	// slices of it, not allocations of their own.
+	text := string(head)
+	line, rest, _ := strings.Cut(text, "\r\n")
+	method, line, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(line, " ")
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || len(target) == 0 || target[0] != '/' {
 		return nil, false
 	}
-	var m string
-	switch string(method) {
+	switch method {
 	case http.MethodGet:
-		m = http.MethodGet
+		method = http.MethodGet
 	case http.MethodHead:
-		m = http.MethodHead
+		method = http.MethodHead
 	default:
 		return nil, false
 	}
-	for _, b := range target {
-		if b <= ' ' || b == 0x7f {
+	for i := 0; i < len(target); i++ {
+		if b := target[i]; b <= ' ' || b == 0x7f {
 			return nil, false
 		}
 	}
-	rawURL := string(target)
-	u, err := url.ParseRequestURI(rawURL)
+	u, err := url.ParseRequestURI(target)
 	if err != nil {
 		return nil, false
 	}
@@ -44,12 +45,12 @@ func (c *conn) newRequest(head []byte) (*http.Request, bool) {
 	var host string
 	hosts := 0
 	for {
-		var l []byte
-		l, rest, _ = bytes.Cut(rest, crlf)
+		var l string
+		l, rest, _ = strings.Cut(rest, "\r\n")
 		if len(l) == 0 {
 			break
 		}
-		colon := bytes.IndexByte(l, ':')
+		colon := strings.IndexByte(l, ':')
 		if colon <= 0 {
 			return nil, false // no name, or a continuation line
 		}
@@ -57,7 +58,7 @@ func (c *conn) newRequest(head []byte) (*http.Request, bool) {
 		if !validName(name) {
 			return nil, false
 		}
-		value := textproto.TrimBytes(l[colon+1:])
+		value := textproto.TrimString(l[colon+1:])
 		if !validValue(value) {
 			return nil, false
 		}
@@ -65,24 +66,24 @@ func (c *conn) newRequest(head []byte) (*http.Request, bool) {
 		switch key {
 		case "Host":
 			hosts++
-			host = string(value)
+			host = value
 			continue // net/http keeps Host out of the header map
 		case "Content-Length", "Transfer-Encoding", "Expect", "Upgrade", "Http2-Settings":
 			return nil, false
 		}
-		h[key] = append(h[key], string(value))
+		h[key] = append(h[key], value)
 	}
 	if hosts != 1 || !httpguts.ValidHostHeader(host) {
 		return nil, false
 	}
-	if _, ok := h["Pragma"]; ok {
-		if _, cc := h["Cache-Control"]; !cc && len(h["Pragma"]) > 0 && h["Pragma"][0] == "no-cache" {
+	if p := h["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
+		if _, cc := h["Cache-Control"]; !cc {
 			h["Cache-Control"] = []string{"no-cache"}
 		}
 	}
 	ctx := newReqCtx(c)
 	req := http.Request{
-		Method:     m,
+		Method:     method,
 		URL:        u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
@@ -91,21 +92,16 @@ func (c *conn) newRequest(head []byte) (*http.Request, bool) {
 		Body:       http.NoBody,
 		Host:       host,
 		RemoteAddr: c.remote,
-		RequestURI: rawURL,
+		RequestURI: target,
 		Close:      httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
 	}
 	return req.WithContext(ctx), true // one copy: a Request's context is set only so
 }
 
-var (
-	crlf = []byte("\r\n")
-	sp   = []byte(" ")
-)
-
 // validName: a header name is a token (RFC 9110 5.1).
-func validName(b []byte) bool {
-	for _, c := range b {
-		if !httpguts.IsTokenRune(rune(c)) {
+func validName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !httpguts.IsTokenRune(rune(s[i])) {
 			return false
 		}
 	}
@@ -113,9 +109,9 @@ func validName(b []byte) bool {
 }
 
 // validValue: no control characters but tab (RFC 9110 5.5).
-func validValue(b []byte) bool {
-	for _, c := range b {
-		if c < ' ' && c != '\t' || c == 0x7f {
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
 	}
@@ -143,15 +139,19 @@ var commonKeys = func() map[string]string {
 }()
 
 // canonicalKey is textproto.CanonicalMIMEHeaderKey of a valid name,
-// without an allocation for the common ones.
-func canonicalKey(name []byte) string {
+// without an allocation when the name is canonical already or common.
+func canonicalKey(name string) string {
+	if isCanonical(name) {
+		return name
+	}
 	var buf [64]byte
 	if len(name) > len(buf) {
-		return textproto.CanonicalMIMEHeaderKey(string(name))
+		return textproto.CanonicalMIMEHeaderKey(name)
 	}
 	b := buf[:len(name)]
 	upper := true
-	for i, c := range name {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
 		if upper && 'a' <= c && c <= 'z' {
 			c -= 'a' - 'A'
 		} else if !upper && 'A' <= c && c <= 'Z' {
@@ -164,4 +164,16 @@ func canonicalKey(name []byte) string {
 		return k
 	}
 	return string(b)
+}
+
+func isCanonical(name string) bool {
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -180,7 +181,7 @@ func (w *response) writeHead(p []byte) {
 		extra[0] = http.DetectContentType(p)
 	}
 	if !w.hasDate {
-		extra[3] = time.Now().UTC().Format(http.TimeFormat)
+		extra[3] = httpDate()
 	}
 	switch {
 	case isHEAD || !body || w.status == http.StatusNoContent || w.contentLength != -1:
@@ -418,6 +419,24 @@ func putChunkBuffer(bw *bufio.Writer) {
 	bw.Reset(nil)
 	chunkBuffers.Put(bw)
 }
+
+// httpDate is the Date header for now, formatted once a second.
+func httpDate() string {
+	now := time.Now()
+	if d := lastDate.Load(); d != nil && d.sec == now.Unix() {
+		return d.text
+	}
+	d := &date{now.Unix(), now.UTC().Format(http.TimeFormat)}
+	lastDate.Store(d)
+	return d.text
+}
+
+type date struct {
+	sec  int64
+	text string
+}
+
+var lastDate atomic.Pointer[date]
 
 func writeStatusLine(bw *bufio.Writer, code int) {
 	bw.WriteString("HTTP/1.1 ")
