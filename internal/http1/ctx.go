@@ -6,22 +6,23 @@ import (
 	"time"
 )
 
-// watchAfter is how long a request runs before asking its context's
-// error starts watching the connection for the client's leaving. Waiting
-// on the context (Done, context.AfterFunc) starts it at once.
+// watchAfter is how long a request runs before the read that notices
+// its client leaving starts, once someone cares (Done, Err,
+// context.AfterFunc): most requests end sooner, and never pay for it.
 const watchAfter = time.Millisecond
 
 // reqCtx is a request's context: net/http's, cancelled when the client
 // leaves, when writing to it fails, or when the handler returns; but the
-// read that notices the client leaving starts only once someone cares
-// (see watchAfter), not for every request.
+// read that notices the client leaving runs only for requests that last
+// (see watchAfter) and whose context somebody looks at.
 type reqCtx struct {
 	context.Context // a cancelCtx of the connection's values
 	stop            context.CancelFunc
 	c               *conn
 	start           time.Time
 	watching        atomic.Bool
-	live            bool // the handler runs; under c.r.mu
+	live            bool        // the handler runs; under c.r.mu
+	timer           *time.Timer // starts the watch; under c.r.mu
 }
 
 func newReqCtx(c *conn) *reqCtx {
@@ -29,24 +30,36 @@ func newReqCtx(c *conn) *reqCtx {
 	return &reqCtx{Context: ctx, stop: stop, c: c, start: time.Now(), live: true}
 }
 
-// Done starts the watch: whoever waits for the end wants to hear of the
+// Done arranges the watch: whoever waits for the end wants to hear of the
 // client leaving.
 func (x *reqCtx) Done() <-chan struct{} {
-	x.watch()
+	x.watchSoon()
 	return x.Context.Done()
 }
 
 func (x *reqCtx) Err() error {
 	if !x.watching.Load() && time.Since(x.start) >= watchAfter {
-		x.watch()
+		x.watchSoon()
 	}
 	return x.Context.Err()
 }
 
-func (x *reqCtx) watch() {
-	if x.watching.CompareAndSwap(false, true) {
-		x.c.r.startWatch(x)
+// watchSoon starts the watch watchAfter into the request, once.
+func (x *reqCtx) watchSoon() {
+	if !x.watching.CompareAndSwap(false, true) {
+		return
 	}
+	cr := &x.c.r
+	wait := watchAfter - time.Since(x.start)
+	if wait <= 0 {
+		cr.startWatch(x)
+		return
+	}
+	cr.mu.Lock()
+	if x.live {
+		x.timer = time.AfterFunc(wait, func() { cr.startWatch(x) })
+	}
+	cr.mu.Unlock()
 }
 
 func (x *reqCtx) cancel() { x.stop() }
@@ -54,8 +67,14 @@ func (x *reqCtx) cancel() { x.stop() }
 // end is the handler's return: no watch starts any more, and the context
 // is cancelled, as net/http's.
 func (x *reqCtx) end() {
-	x.c.r.mu.Lock()
+	cr := &x.c.r
+	cr.mu.Lock()
 	x.live = false
-	x.c.r.mu.Unlock()
+	t := x.timer
+	x.timer = nil
+	cr.mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
 	x.stop()
 }

@@ -21,9 +21,10 @@
 // rules for heads, lengths, chunking and keep-alive.
 //
 // The request context is net/http's too, with one difference: the
-// goroutine that notices a client leaving starts only when someone waits
-// on the context (Done, context.AfterFunc) or asks for its error after
-// watchAfter; a request that ends sooner never pays for it (ctx.go).
+// goroutine that notices a client leaving starts only once the request
+// has run watchAfter (1 ms) and something looks at the context (Done,
+// Err, context.AfterFunc); a request that ends sooner never pays for it
+// (ctx.go).
 package http1
 
 import (
