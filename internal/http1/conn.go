@@ -56,7 +56,7 @@ func (c *conn) setState(st http.ConnState) {
 	c.stateMu.Lock()
 	c.state, c.since = st, time.Now()
 	c.stateMu.Unlock()
-	if hook := c.srv.Fallback.ConnState; hook != nil {
+	if hook := c.srv.connState; hook != nil {
 		hook(c.rwc, st)
 	}
 }
@@ -101,24 +101,22 @@ func (c *conn) serve() {
 	}
 	for {
 		head, ok, err := c.readHead()
-		if c.br.Buffered() > 0 {
-			c.setState(http.StateActive)
-		}
-		if c.srv.inShutdown.Load() {
-			return
-		}
 		if err != nil {
 			return // a read error or timeout: net/http does not answer those either
 		}
+		var req *http.Request
+		if ok {
+			req, ok = c.newRequest(head)
+		}
 		if !ok {
+			// Still StateNew or StateIdle: net/http takes over (handOff).
 			c.handOff()
 			return
 		}
 		t0 := time.Now()
-		req, ok := c.newRequest(head)
-		if !ok {
-			c.handOff()
-			return
+		c.setState(http.StateActive)
+		if c.srv.inShutdown.Load() {
+			return // as net/http: no request read after Shutdown began runs
 		}
 		if _, err := c.br.Discard(len(head)); err != nil {
 			return
@@ -222,7 +220,6 @@ func isTimeout(err error) bool {
 // handOff gives the connection, with what it has sent so far, to the
 // fallback server.
 func (c *conn) handOff() {
-	c.setState(http.StateHijacked)
 	c.setHijacked()
 	hc := &handedConn{Conn: c.rwc, br: c.br, cr: &c.r}
 	if d := readHeaderTimeout(c.srv.Fallback); d > 0 {
@@ -231,10 +228,12 @@ func (c *conn) handOff() {
 		hc.notAfter = c.headAt.Add(d)
 	}
 	c.br = nil // the handed connection owns the buffer now
-	c.srv.handedOff.Add(1)
 	if !c.srv.handoff.give(hc) {
-		c.rwc.Close()
+		c.rwc.Close() // shutting down
+		c.setState(http.StateClosed)
+		return
 	}
+	c.srv.handedOff.Add(1)
 }
 
 // setHijacked marks the connection taken over, under the reader's lock
@@ -386,6 +385,19 @@ func (cr *connReader) watch(ctx *reqCtx) {
 func (cr *connReader) abortPendingRead() {
 	cr.mu.Lock()
 	defer cr.mu.Unlock()
+	cr.abortLocked()
+}
+
+// hijack marks the connection taken over and ends a watch in progress,
+// in one critical section: no watch starts after it.
+func (cr *connReader) hijack() {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	cr.c.hijacked = true
+	cr.abortLocked()
+}
+
+func (cr *connReader) abortLocked() {
 	if !cr.inRead {
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,6 +127,20 @@ func handler(t *testing.T) http.Handler {
 			conn.Close()
 		case "/panic":
 			panic("on purpose")
+		case "/trailer":
+			h.Set("Trailer", "X-T, Content-Length")
+			io.WriteString(w, "body")
+			w.(http.Flusher).Flush()
+			h.Set("X-T", "tv")
+			h.Set(http.TrailerPrefix+"X-Late", "late")
+		case "/te-cl":
+			h.Set("Transfer-Encoding", "chunked")
+			h.Set("Content-Length", "5")
+			_, err := io.WriteString(w, "0123456789")
+			fmt.Fprintf(w, "%v", err)
+		case "/conn-token":
+			h.Set("Connection", "foo close")
+			io.WriteString(w, "token")
 		default:
 			// echo: what the handler sees of the request
 			keys := make([]string, 0, len(r.Header))
@@ -198,8 +213,8 @@ func exchange(t *testing.T, addr, raw string, n int, method string) string {
 		body, err := io.ReadAll(res.Body)
 		_, hasDate := res.Header["Date"]
 		res.Header.Del("Date")
-		fmt.Fprintf(&out, "%s te=%v cl=%d close=%v date=%v %v\nbody=%q err=%v\n", res.Status, res.TransferEncoding,
-			res.ContentLength, res.Close, hasDate, res.Header, body, err)
+		fmt.Fprintf(&out, "%s te=%v cl=%d close=%v date=%v %v\nbody=%q err=%v trailer=%v\n", res.Status, res.TransferEncoding,
+			res.ContentLength, res.Close, hasDate, res.Header, body, err, res.Trailer)
 	}
 	// Still open? Another request answers only if so.
 	io.WriteString(c, "GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -243,6 +258,10 @@ func TestSameAsNetHTTP(t *testing.T) {
 		{"file-nolen", get("/file-nolen"), 1},
 		{"hijack", get("/hijack"), 1},
 		{"panic", get("/panic"), 1},
+		{"trailer", get("/trailer"), 1},
+		{"te-cl", get("/te-cl"), 1},
+		{"conn-token", get("/conn-token"), 1},
+		{"conn-token close", "GET /conn-token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1},
 		{"echo", get("/echo?a=1&b=%20c#frag"), 1},
 		{"echo headers", "GET /e HTTP/1.1\r\nhost: Example.COM:8080\r\nx-lower: 1\r\nX-Dup: a\r\nx-dup: b\r\nAccept:  spaced \t\r\nEmpty:\r\nx_under: u\r\n\r\n", 1},
 		{"pragma", "GET /e HTTP/1.1\r\nHost: x\r\nPragma: no-cache\r\n\r\n", 1},
@@ -446,5 +465,88 @@ func TestShutdownWaitsForRequest(t *testing.T) {
 	idle.SetReadDeadline(time.Now().Add(2 * time.Second))
 	if _, err := ibr.ReadByte(); err == nil {
 		t.Fatal("idle connection still open after Shutdown")
+	}
+}
+
+// TestShutdownLeavesHijacked: a handler that hijacked its connection
+// (fastcgi_finish_request) and runs on does not hold Shutdown, as under
+// net/http.
+func TestShutdownLeavesHijacked(t *testing.T) {
+	hijacked := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		conn.Close()
+		close(hijacked)
+		time.Sleep(2 * time.Second)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h}}
+	go s.Serve(ln)
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-hijacked
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown waited for a hijacked connection: %v", err)
+	}
+}
+
+// TestHandOffConnState: a connection handed to net/http is reported new
+// there before the fast path lets go of it, so a count of connections
+// that have not sent a request yet never drops to zero in between.
+func TestHandOffConnState(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	fresh := map[net.Conn]bool{}
+	emptied := false
+	hook := func(c net.Conn, st http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		_, handed := c.(*handedConn)
+		events = append(events, fmt.Sprintf("%v:%v", handed, st))
+		if st == http.StateNew {
+			fresh[c] = true
+		} else if fresh[c] {
+			delete(fresh, c)
+			if len(fresh) == 0 && !handed {
+				emptied = true // the fast path's end before net/http's start
+			}
+		}
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ConnState: hook}}
+	go s.Serve(ln)
+	defer s.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+	if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if emptied {
+		t.Fatalf("no connection was fresh between the fast path and net/http: %v", events)
+	}
+	if served, handed := s.Stats(); served != 0 || handed != 1 {
+		t.Fatalf("Stats: served %d, handed over %d", served, handed)
 	}
 }

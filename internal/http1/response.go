@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -45,19 +46,21 @@ type response struct {
 	handlerDone bool
 
 	contentLength int64 // from the handler's head or the whole body; -1: unknown
+	hasCL         bool  // the head says contentLength (not so when Transfer-Encoding overrides it)
 	written       int64
 	// what the handler's head said, taken when it was written (net/http
 	// writes the head the handler had at WriteHeader)
-	head     *bytes.Buffer // the handler's header lines, minus what the server decides (the connection's)
-	te       string
-	trailers bool
-	hasType  bool
-	hasCE    bool
-	hasDate  bool
-	conn     []string // the handler's Connection values
-	upgrade  bool     // the handler's head has Upgrade
-	closeHdr bool     // its first Connection value is "close"
-	badCL    bool     // it had an invalid Content-Length
+	head        *bytes.Buffer // the handler's header lines, minus what the server decides (the connection's)
+	te          string
+	trailers    bool     // the handler declared trailers
+	trailerKeys []string // those its Trailer header names
+	hasType     bool
+	hasCE       bool
+	hasDate     bool
+	conn        []string // the handler's Connection values
+	upgrade     bool     // the handler's head has Upgrade
+	closeHdr    bool     // its first Connection value is "close"
+	badCL       bool     // it had an invalid Content-Length
 
 	closeAfterReply bool
 }
@@ -120,7 +123,14 @@ var excludedNoBody = map[string]bool{"Content-Length": true, "Transfer-Encoding"
 func (w *response) takeHead() {
 	h := w.header
 	w.te = h.Get("Transfer-Encoding")
-	_, w.trailers = h["Trailer"]
+	for _, v := range h["Trailer"] {
+		w.trailers = true
+		for _, k := range strings.Split(v, ",") {
+			if k = http.CanonicalHeaderKey(textproto.TrimString(k)); k != "" && httpguts.ValidTrailerHeader(k) {
+				w.trailerKeys = append(w.trailerKeys, k)
+			}
+		}
+	}
 	_, w.hasType = h["Content-Type"]
 	w.hasCE = h.Get("Content-Encoding") != ""
 	_, w.hasDate = h["Date"]
@@ -137,6 +147,7 @@ func (w *response) takeHead() {
 	for k := range h {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
 			exclude[k] = true
+			w.trailers = true
 		}
 	}
 	isHEAD := w.req.Method == http.MethodHead
@@ -148,14 +159,15 @@ func (w *response) takeHead() {
 			exclude["Content-Type"] = true
 		}
 	}
-	hasCL := w.contentLength != -1
-	if hasCL && w.te != "" && w.te != "identity" {
+	w.hasCL = w.contentLength != -1
+	if w.hasCL && w.te != "" && w.te != "identity" {
+		// The length still bounds the writes (ErrContentLength), as
+		// net/http's; the head leaves it out.
 		w.c.srv.logf("http: WriteHeader called with both Transfer-Encoding of %q and a Content-Length of %d", w.te, w.contentLength)
 		exclude["Content-Length"] = true
-		w.contentLength = -1
-		hasCL = false
+		w.hasCL = false
 	}
-	if isHEAD || !body || hasCL || w.te == "identity" || w.te == "chunked" {
+	if isHEAD || !body || w.hasCL || w.te == "identity" || w.te == "chunked" {
 		exclude["Transfer-Encoding"] = true
 	}
 	h.WriteSubset(w.head, exclude)
@@ -168,32 +180,33 @@ func (w *response) writeHead(p []byte) {
 	isHEAD := w.req.Method == http.MethodHead
 	body := bodyAllowedForStatus(w.status)
 	hasTE := w.te != ""
-	var extra [5]string // Content-Type, Connection, Transfer-Encoding, Date, Content-Length
+	var extra [5]string // in net/http's order: Date, Content-Length, Content-Type, Connection, Transfer-Encoding
 	if w.handlerDone && !w.trailers && !hasTE && !w.badCL && body && w.contentLength == -1 && (!isHEAD || len(p) > 0) {
 		w.contentLength = int64(len(p))
-		extra[4] = strconv.Itoa(len(p))
+		w.hasCL = true
+		extra[1] = strconv.Itoa(len(p))
 	}
 	keepAlives := !w.c.srv.inShutdown.Load()
 	if w.closeHdr || !keepAlives {
 		w.closeAfterReply = true
 	}
 	if body && !w.hasType && !w.hasCE && !hasTE && len(p) > 0 {
-		extra[0] = http.DetectContentType(p)
+		extra[2] = http.DetectContentType(p)
 	}
 	if !w.hasDate {
-		extra[3] = httpDate()
+		extra[0] = httpDate()
 	}
 	switch {
-	case isHEAD || !body || w.status == http.StatusNoContent || w.contentLength != -1:
+	case isHEAD || !body || w.status == http.StatusNoContent || w.hasCL:
 	case w.te == "identity":
 		w.closeAfterReply = true
 	default:
 		w.cw.chunking = true
-		extra[2] = "chunked"
+		extra[4] = "chunked"
 	}
 	writeConn := len(w.conn) > 0
 	if w.closeAfterReply && (!keepAlives || !hasToken(w.conn, "close")) && !(w.status == http.StatusSwitchingProtocols && w.upgrade) {
-		extra[1] = "close"
+		extra[3] = "close"
 		writeConn = false
 	}
 
@@ -202,7 +215,7 @@ func (w *response) writeHead(p []byte) {
 	if writeConn {
 		http.Header{"Connection": w.conn}.Write(bw)
 	}
-	for i, k := range [...]string{"Content-Type", "Connection", "Transfer-Encoding", "Date", "Content-Length"} {
+	for i, k := range [...]string{"Date", "Content-Length", "Content-Type", "Connection", "Transfer-Encoding"} {
 		if extra[i] != "" {
 			bw.WriteString(k)
 			bw.WriteString(": ")
@@ -313,8 +326,8 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.wroteHeader {
 		w.cw.flush()
 	}
-	c.r.abortPendingRead()
-	c.setHijacked()
+	c.r.hijack()
+	c.srv.forget(c) // the hijacker's now: Shutdown and Close leave it alone, as net/http's
 	c.rwc.SetDeadline(time.Time{})
 	if c.r.hasByte {
 		if _, err := c.br.Peek(c.br.Buffered() + 1); err != nil {
@@ -403,8 +416,39 @@ func (cw *chunkWriter) close() {
 		cw.res.writeHead(nil)
 	}
 	if cw.chunking {
-		cw.res.c.bw.WriteString("0\r\n\r\n")
+		bw := cw.res.c.bw
+		bw.WriteString("0\r\n")
+		if t := cw.res.finalTrailers(); t != nil {
+			t.Write(bw)
+		}
+		bw.WriteString("\r\n")
 	}
+}
+
+// finalTrailers are the trailers the handler set: the keys it declared
+// in its Trailer header, and those under http.TrailerPrefix.
+func (w *response) finalTrailers() http.Header {
+	if !w.trailers {
+		return nil
+	}
+	var t http.Header
+	for k, vv := range w.header {
+		if kk, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			if t == nil {
+				t = make(http.Header)
+			}
+			t[kk] = vv
+		}
+	}
+	for _, k := range w.trailerKeys {
+		for _, v := range w.header[k] {
+			if t == nil {
+				t = make(http.Header)
+			}
+			t.Add(k, v)
+		}
+	}
+	return t
 }
 
 func newChunkBuffer(cw *chunkWriter) *bufio.Writer {
@@ -458,7 +502,22 @@ func bodyAllowedForStatus(status int) bool {
 	return true
 }
 
-// hasToken reports whether one of vs has token t, as net/http's.
+// hasToken reports whether the first of vs holds token t, as net/http
+// tests a Connection header: t case-insensitively, between the value's
+// ends, spaces, commas or tabs.
 func hasToken(vs []string, t string) bool {
-	return len(vs) > 0 && httpguts.HeaderValuesContainsToken(vs[:1], t)
+	if len(vs) == 0 {
+		return false
+	}
+	v := vs[0]
+	for i := 0; i+len(t) <= len(v); i++ {
+		end := i + len(t)
+		if (i == 0 || isTokenBoundary(v[i-1])) && (end == len(v) || isTokenBoundary(v[end])) &&
+			strings.EqualFold(v[i:end], t) {
+			return true
+		}
+	}
+	return false
 }
+
+func isTokenBoundary(b byte) bool { return b == ' ' || b == ',' || b == '\t' }

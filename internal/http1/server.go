@@ -42,12 +42,17 @@ import (
 // timeouts, MaxHeaderBytes, ConnState, ErrorLog) and serves the
 // connections the fast path hands over; Handler serves the requests of
 // both. Its zero value is not usable: set both.
+//
+// Fallback's other settings (SetKeepAlivesEnabled, Protocols, ConnContext,
+// BaseContext, TLS) do not apply to the fast path; fe-php uses none on
+// plain listeners. Serve wraps Fallback.ConnState (see startFallback).
 type Server struct {
 	Handler  http.Handler
 	Fallback *http.Server
 
 	fallbackOnce sync.Once
 	handoff      *handoffListener
+	connState    func(net.Conn, http.ConnState) // Fallback's own hook
 
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
@@ -104,9 +109,22 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // startFallback starts Fallback's Serve on the listener that hands
-// connections over, once.
+// connections over, once. A handed-over connection ends its fast-path
+// life (StateHijacked) only once Fallback has it (StateNew): a hook that
+// counts connections waiting for their first request (fe-php's graceful
+// shutdown) never sees a gap between the two.
 func (s *Server) startFallback(addr net.Addr) {
 	s.fallbackOnce.Do(func() {
+		hook := s.Fallback.ConnState
+		s.connState = hook
+		if hook != nil {
+			s.Fallback.ConnState = func(c net.Conn, st http.ConnState) {
+				hook(c, st)
+				if hc, ok := c.(*handedConn); ok && st == http.StateNew {
+					hook(hc.Conn, http.StateHijacked)
+				}
+			}
+		}
 		s.handoff = newHandoffListener(addr)
 		go s.Fallback.Serve(s.handoff)
 	})
