@@ -379,6 +379,36 @@ func TestEmbeddedTimerPerThread(t *testing.T) {
 	s.alive(t)
 }
 
+// 3a'. The bridge keeps PHP's max_input_time at -1 while a request runs
+// (the body is in before PHP starts; one timer_settime less): scripts
+// still see the configured value (PERDIR: ini_set cannot change it, as
+// under FPM), and max_execution_time still ends a POST.
+func TestEmbeddedMaxInputTime(t *testing.T) {
+	t.Parallel()
+	s := embStart(t, embOpts{
+		php:    "worker_pool_size = 1",
+		tables: "[php.ini]\nmax_execution_time = \"1\"\nmax_input_time = \"5\"\n",
+		files: map[string]string{"root/mit.php": `<?php echo ini_get('max_input_time'), ' ', ini_get('max_execution_time');
+if (isset($_GET['set'])) { ini_set('max_input_time', '9'); echo ' ', ini_get('max_input_time'); }`},
+	})
+	for _, c := range []struct{ path, want string }{
+		{"/mit.php", "5 1"},
+		{"/mit.php?set=1", "5 1 5"},
+		{"/mit.php", "5 1"},
+	} {
+		resp, body := get(t, s.Server, c.path)
+		if resp.StatusCode != 200 || string(body) != c.want {
+			t.Errorf("%s: %s %q, want %q", c.path, describe(resp), body, c.want)
+		}
+	}
+	req := newRequest(t, s.Server, http.MethodPost, "/busy.php", strings.NewReader("a=b"), "Content-Type: application/x-www-form-urlencoded")
+	resp, body := clientDo(t, client, req, false)
+	if resp.StatusCode != 500 || string(body) != "before the loop\n" {
+		t.Errorf("POST busy.php: %s %q, want the 500 of max_execution_time", describe(resp), body)
+	}
+	s.alive(t)
+}
+
 // 3b. Nothing a script sets survives into the next request on the same
 // PHP thread: globals, statics, constants, functions, ini_set(), putenv().
 func TestEmbeddedStateDoesNotLeak(t *testing.T) {

@@ -753,7 +753,18 @@ int fephp_execute(fephp_request *req)
 	apply_ini(req->ini, ZEND_INI_PERDIR);
 	apply_ini(req->admin_ini, ZEND_INI_SYSTEM);
 
+	/* fe-php has the whole body before PHP starts (nginx's request
+	 * buffering): PHP waits for no input. With max_input_time at -1 while
+	 * the request starts and the script runs, PHP arms its timer once, for
+	 * max_execution_time, at the start, instead of for max_input_time and
+	 * again for the script a moment later: one timer_settime(2) a request
+	 * less. Parsing the body counts against max_execution_time then. The
+	 * ini value (ini_get) is untouched; PG is restored before shutdown. */
+	zend_long max_input_time = PG(max_input_time);
+	PG(max_input_time) = -1;
+
 	if (php_request_startup() == FAILURE) {
+		PG(max_input_time) = max_input_time;
 		/* PHP may be half set up for this request: start the next one
 		 * on a fresh context. */
 		thread_dirty = 1;
@@ -792,6 +803,7 @@ int fephp_execute(fephp_request *req)
 	if (in_dir) {
 		leave_script_dir(&saved_cwd);
 	}
+	PG(max_input_time) = max_input_time;
 
 	php_request_shutdown(NULL);
 	if (self) {
