@@ -105,10 +105,14 @@ func TestACMEEndToEnd(t *testing.T) {
 			t.Errorf("the renewed certificate (not before %v) is older than the first (%v)", renewed.NotBefore, first.NotBefore)
 		}
 		waitFor(t, 10*time.Second, "fe-php to log the renewal", func() bool {
-			return logCount(s.Stderr(), "level=INFO", "certs: certificate renewed", "domain="+e.domain) == 1
+			return logCount(s.Stderr(), "level=INFO", "certs: certificate renewed", "domain="+e.domain) >= 1
 		})
-		if n := logCount(s.Stderr(), "level=INFO", "certs: renewing certificate", "domain="+e.domain); n != 1 {
-			t.Errorf("%d log lines say the certificate is being renewed, want 1", n)
+		// One renewal, by the worker that took the storage lock first. The
+		// other may renew again once it has the lock: Pebble's 10-minute
+		// certificates are always inside the renewal window (a real one,
+		// renewed, is months outside it). Not more than one a worker.
+		if n := logCount(s.Stderr(), "level=INFO", "certs: renewing certificate", "domain="+e.domain); n < 1 || n > s.Workers {
+			t.Errorf("%d log lines say the certificate is being renewed, want 1 to %d (one a worker at most)", n, s.Workers)
 		}
 		if n := logCount(s.Stderr(), "certs: obtaining certificate"); n != 0 {
 			t.Errorf("the restart obtained a new certificate (%d log lines) instead of renewing the stored one", n)
