@@ -93,7 +93,7 @@ func (c *conn) serve() {
 	}()
 
 	c.br = getReader(&c.r)
-	c.bw = getWriter(checkConnErrorWriter{c})
+	c.bw = connWriters.get(checkConnErrorWriter{c})
 	srv := c.srv.Fallback
 	c.headAt = time.Now()
 	if d := readHeaderTimeout(srv); d > 0 {
@@ -254,7 +254,7 @@ func (c *conn) release() {
 		c.br = nil
 	}
 	if c.bw != nil {
-		putWriter(c.bw)
+		connWriters.put(c.bw)
 		c.bw = nil
 	}
 }
@@ -426,11 +426,7 @@ func (w checkConnErrorWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-var (
-	readers      sync.Pool
-	writers      sync.Pool
-	chunkBuffers sync.Pool
-)
+var readers sync.Pool
 
 func getReader(r io.Reader) *bufio.Reader {
 	if br, ok := readers.Get().(*bufio.Reader); ok {
@@ -445,15 +441,26 @@ func putReader(br *bufio.Reader) {
 	readers.Put(br)
 }
 
-func getWriter(w io.Writer) *bufio.Writer {
-	if bw, ok := writers.Get().(*bufio.Writer); ok {
+// writerPool pools bufio.Writers of one size.
+type writerPool struct {
+	pool sync.Pool
+	size int
+}
+
+var (
+	connWriters  = &writerPool{size: bufSize}              // a connection's
+	chunkBuffers = &writerPool{size: bufferBeforeChunking} // a response body's, before chunking
+)
+
+func (p *writerPool) get(w io.Writer) *bufio.Writer {
+	if bw, ok := p.pool.Get().(*bufio.Writer); ok {
 		bw.Reset(w)
 		return bw
 	}
-	return bufio.NewWriterSize(w, bufSize)
+	return bufio.NewWriterSize(w, p.size)
 }
 
-func putWriter(bw *bufio.Writer) {
+func (p *writerPool) put(bw *bufio.Writer) {
 	bw.Reset(nil)
-	writers.Put(bw)
+	p.pool.Put(bw)
 }

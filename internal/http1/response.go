@@ -68,7 +68,7 @@ type response struct {
 func newResponse(c *conn, req *http.Request) *response {
 	w := &response{c: c, req: req, ctx: req.Context().(*reqCtx), header: make(http.Header), contentLength: -1}
 	w.cw.res = w
-	w.w = newChunkBuffer(&w.cw)
+	w.w = chunkBuffers.get(&w.cw)
 	w.head = &c.head
 	w.head.Reset()
 	w.closeAfterReply = req.Close
@@ -352,7 +352,7 @@ func (w *response) finishRequest() {
 		w.WriteHeader(http.StatusOK)
 	}
 	w.w.Flush()
-	putChunkBuffer(w.w)
+	chunkBuffers.put(w.w)
 	w.w = nil
 	w.cw.close()
 	w.c.bw.Flush()
@@ -449,19 +449,6 @@ func (w *response) finalTrailers() http.Header {
 		}
 	}
 	return t
-}
-
-func newChunkBuffer(cw *chunkWriter) *bufio.Writer {
-	if bw, ok := chunkBuffers.Get().(*bufio.Writer); ok {
-		bw.Reset(cw)
-		return bw
-	}
-	return bufio.NewWriterSize(cw, bufferBeforeChunking)
-}
-
-func putChunkBuffer(bw *bufio.Writer) {
-	bw.Reset(nil)
-	chunkBuffers.Put(bw)
 }
 
 // httpDate is the Date header for now, formatted once a second.
