@@ -162,8 +162,12 @@ func (a *acmeCerts) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 		return cert, err
 	}
 	// A stat each miss (a miss is a failed handshake anyway); a load at
-	// most once a second a name, in case the stored one is unusable.
-	if !a.cfg.Storage.Exists(hello.Context(), certmagic.StorageKeys.SiteCert(a.issuer.IssuerKey(), name)) {
+	// most once a second a name, in case the stored one is unusable. The
+	// metadata is the last of the three files certmagic stores (key,
+	// certificate, metadata): with only the first two there, a load
+	// would fail and hold the next try back a second, while the other
+	// process is about to finish.
+	if !a.cfg.Storage.Exists(hello.Context(), certmagic.StorageKeys.SiteMeta(a.issuer.IssuerKey(), name)) {
 		return cert, err
 	}
 	a.mu.Lock()

@@ -113,7 +113,6 @@ func (c *conn) serve() {
 			c.handOff()
 			return
 		}
-		t0 := time.Now()
 		c.setState(http.StateActive)
 		if c.srv.inShutdown.Load() {
 			return // as net/http: no request read after Shutdown began runs
@@ -122,7 +121,7 @@ func (c *conn) serve() {
 			return
 		}
 		if d := srv.ReadTimeout; d > 0 {
-			c.rwc.SetReadDeadline(t0.Add(d))
+			c.rwc.SetReadDeadline(c.headAt.Add(d)) // from the head's start, as net/http
 		} else {
 			c.rwc.SetReadDeadline(time.Time{})
 		}
@@ -228,6 +227,9 @@ func (c *conn) handOff() {
 		hc.notAfter = c.headAt.Add(d)
 	}
 	c.br = nil // the handed connection owns the buffer now
+	// Not ours any more: Shutdown's closing of idle connections must not
+	// close it under net/http.
+	c.srv.forget(c)
 	if !c.srv.handoff.give(hc) {
 		c.rwc.Close() // shutting down
 		c.setState(http.StateClosed)

@@ -133,6 +133,10 @@ func handler(t *testing.T) http.Handler {
 			w.(http.Flusher).Flush()
 			h.Set("X-T", "tv")
 			h.Set(http.TrailerPrefix+"X-Late", "late")
+		case "/trailer-late":
+			io.WriteString(w, "body")
+			w.(http.Flusher).Flush()
+			h.Set(http.TrailerPrefix+"X-Late", "late")
 		case "/te-cl":
 			h.Set("Transfer-Encoding", "chunked")
 			h.Set("Content-Length", "5")
@@ -259,6 +263,7 @@ func TestSameAsNetHTTP(t *testing.T) {
 		{"hijack", get("/hijack"), 1},
 		{"panic", get("/panic"), 1},
 		{"trailer", get("/trailer"), 1},
+		{"trailer late", get("/trailer-late"), 1},
 		{"te-cl", get("/te-cl"), 1},
 		{"conn-token", get("/conn-token"), 1},
 		{"conn-token close", "GET /conn-token HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1},

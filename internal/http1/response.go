@@ -425,12 +425,10 @@ func (cw *chunkWriter) close() {
 	}
 }
 
-// finalTrailers are the trailers the handler set: the keys it declared
-// in its Trailer header, and those under http.TrailerPrefix.
+// finalTrailers are the trailers the handler set: those under
+// http.TrailerPrefix (added any time, as net/http allows), and the keys
+// its Trailer header declared.
 func (w *response) finalTrailers() http.Header {
-	if !w.trailers {
-		return nil
-	}
 	var t http.Header
 	for k, vv := range w.header {
 		if kk, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {

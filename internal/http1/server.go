@@ -4,8 +4,8 @@
 //
 // Why: on the project's 2-core machines net/http spends about as much CPU
 // on a keep-alive request as the whole request costs in a minimal loop
-// (an empty handler: 28-31 us a request against 14-15 us on the AMD EPYC
-// VM, with the same three system calls; bench/README.md). Most of it is a
+// (an empty handler: 27-36 us of CPU a request against 13-15 us on the
+// AMD EPYC VM, with the same system calls; bench/README.md). Most of it is a
 // goroutine per request that watches the socket while the handler runs,
 // and its hand-offs between threads.
 //
@@ -125,7 +125,9 @@ func (s *Server) startFallback(addr net.Addr) {
 				}
 			}
 		}
+		s.mu.Lock()
 		s.handoff = newHandoffListener(addr)
+		s.mu.Unlock()
 		go s.Fallback.Serve(s.handoff)
 	})
 }
