@@ -230,12 +230,12 @@ func (c *conn) handOff() {
 	// Not ours any more: Shutdown's closing of idle connections must not
 	// close it under net/http.
 	c.srv.forget(c)
+	c.srv.handedOff.Add(1) // before net/http can answer: Stats is never behind a reply
 	if !c.srv.handoff.give(hc) {
+		c.srv.handedOff.Add(^uint64(0))
 		c.rwc.Close() // shutting down
 		c.setState(http.StateClosed)
-		return
 	}
-	c.srv.handedOff.Add(1)
 }
 
 // setHijacked marks the connection taken over, under the reader's lock

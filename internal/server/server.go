@@ -662,6 +662,11 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 		serve("admin", func() error { return admin.Serve(lns.Admin) })
 		attrs = append(attrs, slog.String("admin", lns.Admin.Addr().String()))
 	}
+	// Ready first: a log line saying it serves means the supervisor (or
+	// systemd) has been told.
+	if s.OnServing != nil {
+		s.OnServing()
+	}
 	level, msg := slog.LevelInfo, "serving"
 	if s.Worker {
 		level, msg = slog.LevelDebug, "worker serving"
@@ -669,9 +674,6 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	}
 	s.log.Log(ctx, level, msg, append(attrs, slog.String("config", s.cfg.File),
 		slog.String("default_backend", s.cfg.Backend.DefaultBackend), slog.Int("rules", len(s.routes)))...)
-	if s.OnServing != nil {
-		s.OnServing()
-	}
 
 	var err error
 	select {

@@ -276,7 +276,10 @@ func (s *Supervisor) startGeneration(ctx context.Context, g *generation) error {
 		select {
 		case <-w.ready:
 		case <-w.done:
-			return fmt.Errorf("worker %d (pid %d): %s", w.slot, w.pid, exitCause(w.state))
+			if !w.servedBeforeExit() {
+				return fmt.Errorf("worker %d (pid %d): %s", w.slot, w.pid, exitCause(w.state))
+			}
+			// It served, then died: a death like any other (replaced).
 		case <-timeout.C:
 			return fmt.Errorf("worker %d (pid %d) did not serve within a minute", w.slot, w.pid)
 		case <-ctx.Done():

@@ -32,6 +32,7 @@ type worker struct {
 
 	started time.Time
 	ready   chan struct{} // closed once it serves
+	status  chan struct{} // closed once its status pipe is read to the end (ready or not)
 	done    chan struct{} // closed once it exited; state is then set
 	state   *os.ProcessState
 
@@ -49,6 +50,18 @@ func (w *worker) isReady() bool {
 	default:
 		return false
 	}
+}
+
+// servedBeforeExit reports, for a worker that has exited, whether it had
+// said it serves: its status pipe may still hold "ready" when its exit is
+// seen first. A pipe a child of the worker keeps open is not waited for
+// past a second.
+func (w *worker) servedBeforeExit() bool {
+	select {
+	case <-w.status:
+	case <-time.After(time.Second):
+	}
+	return w.isReady()
 }
 
 // exited reports whether the worker process has ended.
@@ -108,7 +121,7 @@ func (s *Supervisor) startWorker(g *generation, slot int, exits chan<- *worker) 
 	}
 	h.sockets(fds, g.lns.Keys, roles...)
 
-	w := &worker{gen: g, slot: slot, ready: make(chan struct{}), done: make(chan struct{})}
+	w := &worker{gen: g, slot: slot, ready: make(chan struct{}), status: make(chan struct{}), done: make(chan struct{})}
 	if s.controlDir != "" {
 		// The worker's private admin socket, in the supervisor's 0700
 		// directory: opened here, so it exists before the worker runs.
@@ -161,6 +174,7 @@ func (s *Supervisor) startWorker(g *generation, slot int, exits chan<- *worker) 
 			close(w.ready)
 		}
 		statusR.Close()
+		close(w.status)
 	}()
 	go func() {
 		w.state, _ = proc.Wait()
