@@ -96,9 +96,7 @@ func (c *conn) serve() {
 	c.bw = connWriters.get(checkConnErrorWriter{c})
 	srv := c.srv.Fallback
 	c.headAt = time.Now()
-	if d := readHeaderTimeout(srv); d > 0 {
-		c.rwc.SetReadDeadline(c.headAt.Add(d))
-	}
+	c.rwc.SetReadDeadline(after(c.headAt, readHeaderTimeout(srv)))
 	for {
 		head, ok, err := c.readHead()
 		if err != nil {
@@ -120,11 +118,7 @@ func (c *conn) serve() {
 		if _, err := c.br.Discard(len(head)); err != nil {
 			return
 		}
-		if d := srv.ReadTimeout; d > 0 {
-			c.rwc.SetReadDeadline(c.headAt.Add(d)) // from the head's start, as net/http
-		} else {
-			c.rwc.SetReadDeadline(time.Time{})
-		}
+		c.rwc.SetReadDeadline(after(c.headAt, srv.ReadTimeout)) // from the head's start, as net/http
 		if d := srv.WriteTimeout; d > 0 {
 			c.rwc.SetWriteDeadline(time.Now().Add(d))
 		}
@@ -147,21 +141,21 @@ func (c *conn) serve() {
 		if c.srv.inShutdown.Load() {
 			return
 		}
-		if d := idleTimeout(srv); d > 0 {
-			c.rwc.SetReadDeadline(time.Now().Add(d))
-		} else {
-			c.rwc.SetReadDeadline(time.Time{})
-		}
+		c.rwc.SetReadDeadline(after(time.Now(), idleTimeout(srv)))
 		if _, err := c.br.Peek(4); err != nil {
 			return
 		}
 		c.headAt = time.Now()
-		if d := readHeaderTimeout(srv); d > 0 {
-			c.rwc.SetReadDeadline(c.headAt.Add(d))
-		} else {
-			c.rwc.SetReadDeadline(time.Time{})
-		}
+		c.rwc.SetReadDeadline(after(c.headAt, readHeaderTimeout(srv)))
 	}
+}
+
+// after is the deadline d after t, or none (the zero time) for d <= 0.
+func after(t time.Time, d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return t.Add(d)
 }
 
 func readHeaderTimeout(s *http.Server) time.Duration {
@@ -219,13 +213,11 @@ func isTimeout(err error) bool {
 // handOff gives the connection, with what it has sent so far, to the
 // fallback server.
 func (c *conn) handOff() {
-	c.setHijacked()
+	c.r.hijack()
 	hc := &handedConn{Conn: c.rwc, br: c.br, cr: &c.r}
-	if d := readHeaderTimeout(c.srv.Fallback); d > 0 {
-		// The header timeout has been running since the request began;
-		// net/http's would restart when it takes the connection over.
-		hc.notAfter = c.headAt.Add(d)
-	}
+	// The header timeout has been running since the request began;
+	// net/http's would restart when it takes the connection over.
+	hc.notAfter = after(c.headAt, readHeaderTimeout(c.srv.Fallback))
 	c.br = nil // the handed connection owns the buffer now
 	// Not ours any more: Shutdown's closing of idle connections must not
 	// close it under net/http.
@@ -236,14 +228,6 @@ func (c *conn) handOff() {
 		c.rwc.Close() // shutting down
 		c.setState(http.StateClosed)
 	}
-}
-
-// setHijacked marks the connection taken over, under the reader's lock
-// that a watch starting checks it under.
-func (c *conn) setHijacked() {
-	c.r.mu.Lock()
-	c.hijacked = true
-	c.r.mu.Unlock()
 }
 
 // release pools the buffers, unless a hijacker has them.

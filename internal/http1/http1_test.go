@@ -99,22 +99,17 @@ func handler(t *testing.T) http.Handler {
 			w.WriteHeader(http.StatusAccepted)
 			h.Set("X-Late", "ignored")
 			io.WriteString(w, "late")
-		case "/file":
+		case "/file", "/file-nolen":
 			f, err := os.Open(file)
 			if err != nil {
 				panic(err)
 			}
 			defer f.Close()
-			h.Set("Content-Type", "text/plain")
-			h.Set("Content-Length", "65536")
-			io.Copy(w, f)
-		case "/file-nolen":
-			f, err := os.Open(file)
-			if err != nil {
-				panic(err)
+			if r.URL.Path == "/file" {
+				h.Set("Content-Type", "text/plain")
+				h.Set("Content-Length", "65536")
 			}
-			defer f.Close()
-			io.Copy(w, f)
+			io.Copy(w, f) // ReadFrom: sendfile once the head is out
 		case "/hijack":
 			w.WriteHeader(http.StatusOK)
 			io.WriteString(w, "dropped")
