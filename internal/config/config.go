@@ -84,9 +84,9 @@ type Server struct {
 	PIDFile string `toml:"pid_file"`
 	// MaxHeaderBytes bounds the size of a request's headers.
 	MaxHeaderBytes Size `toml:"max_header_bytes"`
-	// HTTP1FastPath serves plain HTTP/1.1 requests without a body
-	// through fe-php's own request loop (internal/http1); false leaves
-	// every plain connection to Go's net/http.
+	// HTTP1FastPath serves HTTP/1.1 requests without a body, plain and
+	// over TLS, through fe-php's own request loop (internal/http1); false
+	// leaves every connection to Go's net/http.
 	HTTP1FastPath bool `toml:"http1_fast_path"`
 	// MaxBodySize bounds the size of a request body (413 beyond); 0 means
 	// no limit.

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +24,9 @@ type conn struct {
 	rwc    net.Conn
 	remote string
 	base   context.Context // the values every request's context carries
+	// tlsState is every request's Request.TLS on a TLS connection, set
+	// once its handshake is done.
+	tlsState *tls.ConnectionState
 
 	r  connReader
 	br *bufio.Reader
@@ -92,9 +97,18 @@ func (c *conn) serve() {
 		c.release()
 	}()
 
+	srv := c.srv.Fallback
+	if tc, ok := c.rwc.(*tls.Conn); ok {
+		if !c.handshake(tc) {
+			return
+		}
+		if p := c.tlsState.NegotiatedProtocol; p != "" && p != "http/1.1" {
+			c.handOffWhole() // h2, acme-tls/1: net/http's to serve or to close
+			return
+		}
+	}
 	c.br = getReader(&c.r)
 	c.bw = connWriters.get(checkConnErrorWriter{c})
-	srv := c.srv.Fallback
 	c.headAt = time.Now()
 	c.rwc.SetReadDeadline(after(c.headAt, readHeaderTimeout(srv)))
 	for {
@@ -182,6 +196,53 @@ func idleTimeout(s *http.Server) time.Duration {
 	return s.ReadTimeout
 }
 
+// handshake runs tc's TLS handshake as net/http does: within the
+// shortest of the read header, read and write timeouts, answering a
+// client that speaks plain HTTP with a 400. It reports whether the
+// connection is ready for its requests.
+func (c *conn) handshake(tc *tls.Conn) bool {
+	srv := c.srv.Fallback
+	var to time.Duration
+	for _, d := range [...]time.Duration{srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout} {
+		if d > 0 && (to == 0 || d < to) {
+			to = d
+		}
+	}
+	if to > 0 {
+		dl := time.Now().Add(to)
+		tc.SetReadDeadline(dl)
+		tc.SetWriteDeadline(dl)
+	}
+	if err := tc.HandshakeContext(c.base); err != nil {
+		reason := err.Error()
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+			re.Conn.Close()
+			reason = "client sent an HTTP request to an HTTPS server"
+		}
+		c.srv.logf("http: TLS handshake error from %s: %v", c.rwc.RemoteAddr(), reason)
+		return false
+	}
+	if to > 0 {
+		tc.SetReadDeadline(time.Time{})
+		tc.SetWriteDeadline(time.Time{})
+	}
+	st := tc.ConnectionState()
+	c.tlsState = &st
+	return true
+}
+
+// looksLikeHTTP reports whether a TLS record header is the start of a
+// plain HTTP request (net/http's test).
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
 // readHead returns the next request's head, through its blank line, still
 // in the read buffer. ok is false when the fast path will not take the
 // request: the head does not fit the buffer, or a line ends without CR.
@@ -229,13 +290,30 @@ func (c *conn) handOff() {
 	// net/http's would restart when it takes the connection over.
 	hc.notAfter = after(c.headAt, readHeaderTimeout(c.srv.Fallback))
 	c.br = nil // the handed connection owns the buffer now
+	var give net.Conn = hc
+	if c.tlsState != nil {
+		give = handedTLSConn{hc, c.tlsState}
+	}
 	// Not ours any more: Shutdown's closing of idle connections must not
 	// close it under net/http.
 	c.srv.forget(c)
 	c.srv.handedOff.Add(1) // before net/http can answer: Stats is never behind a reply
-	if !c.srv.handoff.give(hc) {
+	if !c.srv.handoff.give(give) {
 		c.srv.handedOff.Add(^uint64(0))
 		c.rwc.Close() // shutting down
+		c.setState(http.StateClosed)
+	}
+}
+
+// handOffWhole gives a TLS connection whose handshake chose another
+// protocol than HTTP/1.1 to the fallback server as it is: net/http sees
+// a *tls.Conn, and serves or closes it as that protocol asks. It keeps
+// the connection's state (StateNew), which net/http takes up.
+func (c *conn) handOffWhole() {
+	c.r.hijack()
+	c.srv.forget(c)
+	if !c.srv.handoff.give(c.rwc) {
+		c.rwc.Close()
 		c.setState(http.StateClosed)
 	}
 }
@@ -255,6 +333,12 @@ func (c *conn) release() {
 	}
 }
 
+// handed is a connection the fast path handed over with bytes it had read.
+type handed interface {
+	// fastConn is the connection the fast path had (and reported states of).
+	fastConn() net.Conn
+}
+
 // handedConn is a connection the fallback server took over: its reads
 // return the bytes the fast path had read first.
 type handedConn struct {
@@ -264,6 +348,19 @@ type handedConn struct {
 	notAfter time.Time
 	clamped  bool
 }
+
+func (hc *handedConn) fastConn() net.Conn { return hc.Conn }
+
+// handedTLSConn is a handedConn on TLS. net/http takes it for a plain
+// connection (it is not a *tls.Conn) and sets Request.TLS from its
+// ConnectionState.
+type handedTLSConn struct {
+	*handedConn
+	state *tls.ConnectionState
+}
+
+// ConnectionState is the handshake's.
+func (hc handedTLSConn) ConnectionState() tls.ConnectionState { return *hc.state }
 
 func (hc *handedConn) Read(p []byte) (int, error) {
 	if hc.br != nil {

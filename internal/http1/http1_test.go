@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -147,8 +149,12 @@ func handler(t *testing.T) http.Handler {
 				keys = append(keys, k)
 			}
 			slices.Sort(keys)
-			fmt.Fprintf(w, "%s %q %q %s host=%q close=%v cl=%d local=%v\n", r.Method, r.RequestURI, r.URL.String(), r.Proto,
-				r.Host, r.Close, r.ContentLength, r.Context().Value(http.LocalAddrContextKey) != nil)
+			tlsInfo := "none"
+			if r.TLS != nil {
+				tlsInfo = fmt.Sprintf("%x/%q", r.TLS.Version, r.TLS.NegotiatedProtocol)
+			}
+			fmt.Fprintf(w, "%s %q %q %s host=%q close=%v cl=%d local=%v tls=%s\n", r.Method, r.RequestURI, r.URL.String(), r.Proto,
+				r.Host, r.Close, r.ContentLength, r.Context().Value(http.LocalAddrContextKey) != nil, tlsInfo)
 			for _, k := range keys {
 				fmt.Fprintf(w, "%s=%q\n", k, r.Header[k])
 			}
@@ -180,14 +186,65 @@ func pair(t *testing.T, h http.Handler) (fast, std string) {
 	return lf.Addr().String(), ls.Addr().String()
 }
 
-// exchange sends raw on a new connection and reads the responses to its
-// n requests, then whether the connection is still usable.
-func exchange(t *testing.T, addr, raw string, n int, method string) string {
+// testCerts is a certificate for 127.0.0.1 and example.com (httptest's).
+func testCerts(t *testing.T) []tls.Certificate {
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
+	defer ts.Close()
+	return ts.TLS.Certificates
+}
+
+// pairTLS is pair over TLS: the fast path's handshake against net/http's
+// ServeTLS, both offering h2 and http/1.1. The addresses it returns start
+// with "tls:", for exchange.
+func pairTLS(t *testing.T, h http.Handler) (fast, std string) {
 	t.Helper()
+	certs := testCerts(t)
+	config := func() *tls.Config {
+		return &tls.Config{Certificates: certs, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	quiet := func() *http.Server {
+		return &http.Server{Handler: h, ReadHeaderTimeout: 2 * time.Second, ErrorLog: log.New(io.Discard, "", 0), TLSConfig: config()}
+	}
+	lf, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &Server{Handler: h, Fallback: quiet(), TLSConfig: config()}
+	ss := quiet()
+	go fs.Serve(lf)
+	go ss.ServeTLS(ls, "", "")
+	t.Cleanup(func() { fs.Close(); ss.Close() })
+	return "tls:" + lf.Addr().String(), "tls:" + ls.Addr().String()
+}
+
+// dial connects to addr, over TLS with ALPN http/1.1 if it starts with
+// "tls:".
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	if a, ok := strings.CutPrefix(addr, "tls:"); ok {
+		c, err := tls.Dial("tcp", a, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// exchange sends raw on a new connection and reads the responses to its
+// n requests, then whether the connection is still usable.
+func exchange(t *testing.T, addr, raw string, n int, method string) string {
+	t.Helper()
+	c := dial(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(c, raw); err != nil {
@@ -227,6 +284,18 @@ func exchange(t *testing.T, addr, raw string, n int, method string) string {
 
 func TestSameAsNetHTTP(t *testing.T) {
 	fast, std := pair(t, handler(t))
+	sameAsNetHTTP(t, fast, std)
+}
+
+// TestSameAsNetHTTPOverTLS: the same exchanges over TLS (ALPN http/1.1),
+// the fast path's handshake and loop against net/http's ServeTLS; the
+// requests it hands over see their Request.TLS too.
+func TestSameAsNetHTTPOverTLS(t *testing.T) {
+	fast, std := pairTLS(t, handler(t))
+	sameAsNetHTTP(t, fast, std)
+}
+
+func sameAsNetHTTP(t *testing.T, fast, std string) {
 	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: example.com\r\n\r\n" }
 	cases := []struct {
 		name string
@@ -548,5 +617,88 @@ func TestHandOffConnState(t *testing.T) {
 	}
 	if served, handed := s.Stats(); served != 0 || handed != 1 {
 		t.Fatalf("Stats: served %d, handed over %d", served, handed)
+	}
+}
+
+// TestTLSHandsOverHTTP2: a client that negotiates h2 is served by
+// net/http's HTTP/2 server, on the connection the fast path's handshake
+// made; the fast path serves none of its requests and counts no
+// hand-over.
+func TestTLSHandsOverHTTP2(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s tls=%v alpn=%q", r.Proto, r.TLS != nil, r.TLS.NegotiatedProtocol)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := testCerts(t)
+	config := func() *tls.Config {
+		return &tls.Config{Certificates: certs, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, TLSConfig: config()}, TLSConfig: config()}
+	go s.Serve(ln)
+	defer s.Close()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	for _, want := range []string{"HTTP/2.0 tls=true alpn=\"h2\"", "HTTP/2.0 tls=true alpn=\"h2\""} {
+		res, err := (&http.Client{Transport: tr}).Get("https://" + ln.Addr().String() + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if string(body) != want {
+			t.Fatalf("got %q, want %q", body, want)
+		}
+	}
+	if served, handed := s.Stats(); served != 0 || handed != 0 {
+		t.Fatalf("Stats: served %d, handed over %d; want 0, 0", served, handed)
+	}
+}
+
+// TestTLSPlainClient: plain HTTP sent to the TLS port gets net/http's
+// answer, byte for byte.
+func TestTLSPlainClient(t *testing.T) {
+	fast, std := pairTLS(t, handler(t))
+	read := func(addr string) string {
+		c, err := net.Dial("tcp", strings.TrimPrefix(addr, "tls:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		b, err := io.ReadAll(c)
+		return fmt.Sprintf("%q %v", b, err)
+	}
+	got, want := read(fast), read(std)
+	if got != want || !strings.Contains(got, "400 Bad Request") {
+		t.Fatalf("fast path: %s\nnet/http: %s", got, want)
+	}
+}
+
+// TestTLSHandshakeTimeout: a client that connects and never finishes its
+// handshake is closed after the server's shortest timeout, as by
+// net/http.
+func TestTLSHandshakeTimeout(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: testCerts(t)}
+	fb := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 200 * time.Millisecond, ErrorLog: log.New(io.Discard, "", 0)}
+	s := &Server{Handler: h, Fallback: fb, TLSConfig: cfg}
+	go s.Serve(ln)
+	defer s.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("read %d bytes, %v; want the server's close (EOF) within 5 s", n, err)
 	}
 }

@@ -92,6 +92,7 @@ func (c *conn) newRequest(head []byte) (*http.Request, bool) {
 		Body:       http.NoBody,
 		Host:       host,
 		RemoteAddr: c.remote,
+		TLS:        c.tlsState,
 		RequestURI: target,
 		Close:      httpguts.HeaderValuesContainsToken(h["Connection"], "close"),
 	}

@@ -1,6 +1,6 @@
-// Package http1 serves plain HTTP/1.1 connections with a request loop of
-// its own for the common case, and hands every other connection to a
-// net/http server.
+// Package http1 serves HTTP/1.1 connections, plain or over TLS, with a
+// request loop of its own for the common case, and hands every other
+// connection to a net/http server.
 //
 // Why: on the project's 2-core machines net/http spends about as much CPU
 // on a keep-alive request as the whole request costs in a minimal loop
@@ -25,10 +25,17 @@
 // has run watchAfter (1 ms) and something looks at the context (Done,
 // Err, context.AfterFunc); a request that ends sooner never pays for it
 // (ctx.go).
+//
+// Over TLS (Server.TLSConfig), the loop does the handshake as net/http
+// would, with the same timeout and the same answer to a client that
+// speaks plain HTTP; it serves the connections that negotiated
+// "http/1.1" or no protocol, and hands the others (h2, acme-tls/1) to
+// Fallback whole, before reading a byte of them.
 package http1
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log"
 	"net"
@@ -43,12 +50,18 @@ import (
 // connections the fast path hands over; Handler serves the requests of
 // both. Its zero value is not usable: set both.
 //
-// Fallback's other settings (SetKeepAlivesEnabled, Protocols, ConnContext,
-// BaseContext, TLS) do not apply to the fast path; fe-php uses none on
-// plain listeners. Serve wraps Fallback.ConnState (see startFallback).
+// Fallback's other settings (SetKeepAlivesEnabled, ConnContext,
+// BaseContext) do not apply to the fast path; fe-php uses none. Serve
+// wraps Fallback.ConnState (see startFallback).
 type Server struct {
 	Handler  http.Handler
 	Fallback *http.Server
+	// TLSConfig, if set, makes Serve's connections TLS (as
+	// http.Server.ServeTLS): its NextProtos are what the handshake
+	// offers. For Fallback to serve the HTTP/2 connections handed to it,
+	// its Protocols must allow HTTP/2 and its TLSConfig must name "h2"
+	// (net/http's rule for Serve).
+	TLSConfig *tls.Config
 
 	fallbackOnce sync.Once
 	handoff      *handoffListener
@@ -96,6 +109,9 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
+		if s.TLSConfig != nil {
+			rwc = tls.Server(rwc, s.TLSConfig)
+		}
 		c := newConn(s, rwc)
 		s.mu.Lock()
 		if s.conns == nil {
@@ -120,8 +136,8 @@ func (s *Server) startFallback(addr net.Addr) {
 		if hook != nil {
 			s.Fallback.ConnState = func(c net.Conn, st http.ConnState) {
 				hook(c, st)
-				if hc, ok := c.(*handedConn); ok && st == http.StateNew {
-					hook(hc.Conn, http.StateHijacked)
+				if hc, ok := c.(handed); ok && st == http.StateNew {
+					hook(hc.fastConn(), http.StateHijacked)
 				}
 			}
 		}

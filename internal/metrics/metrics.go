@@ -273,10 +273,10 @@ func (m *Metrics) StaticCache(stats func() (hits, misses uint64)) {
 func (m *Metrics) HTTP1(stats func() (served, handedOff uint64)) {
 	m.Registry.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "http1_fast_requests_total",
-			Help: "Plain HTTP/1.1 requests served by fe-php's own HTTP/1.1 loop."},
+			Help: "HTTP/1.1 requests, plain and over TLS, served by fe-php's own HTTP/1.1 loop."},
 			func() float64 { n, _ := stats(); return float64(n) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: "http1_handoffs_total",
-			Help: "Plain connections handed to Go's net/http, at a request the fast path does not take (a body, HTTP/1.0, a long or malformed head)."},
+			Help: "HTTP/1.x connections handed to Go's net/http, at a request the fast path does not take (a body, HTTP/1.0, a long or malformed head); not HTTP/2 ones."},
 			func() float64 { _, n := stats(); return float64(n) }),
 	)
 }

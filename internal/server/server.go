@@ -616,14 +616,13 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 		shutdowner
 		Serve(net.Listener) error
 	} = plain
+	var fast []*http1.Server // fe-php's HTTP/1.1 loops, for the metrics
 	if c.HTTP1FastPath {
 		// fe-php's HTTP/1.1 loop for plain requests, net/http for the
 		// rest (internal/http1).
-		fast := &http1.Server{Handler: plain.Handler, Fallback: plain}
-		if s.metrics != nil {
-			s.metrics.HTTP1(fast.Stats)
-		}
-		plainServer = fast
+		f := &http1.Server{Handler: plain.Handler, Fallback: plain}
+		fast = append(fast, f)
+		plainServer = f
 	}
 	servers = append(servers, plainServer)
 	plainLn := s.wrapListener(lns.HTTP)
@@ -632,6 +631,9 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 	if lns.HTTPS != nil {
 		hs, hsFresh := newHTTP(s)
 		hs.TLSConfig = s.certs.Load().TLSConfig() // its own copy: net/http adds to it
+		if !c.HTTP2.Enable {
+			hs.TLSConfig.NextProtos = slices.DeleteFunc(hs.TLSConfig.NextProtos, func(p string) bool { return p == "h2" })
+		}
 		var protos http.Protocols
 		protos.SetHTTP1(true)
 		protos.SetHTTP2(c.HTTP2.Enable)
@@ -645,10 +647,30 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 			// than this whatever it assumes (h2spec 4.2).
 			MaxReadFrameSize: 16 << 10,
 		}
-		servers = append(servers, hs)
 		tlsLn := s.wrapListener(lns.HTTPS)
-		accepting = append(accepting, acceptor{tlsLn, hsFresh, serve("https", func() error { return hs.ServeTLS(tlsLn, "", "") })})
+		serveTLS := func() error { return hs.ServeTLS(tlsLn, "", "") }
+		var httpsServer shutdowner = hs
+		if c.HTTP1FastPath {
+			// The TLS handshake and HTTP/1.1 in fe-php's loop; HTTP/2 and
+			// what the loop does not take in net/http. The loop's copy of
+			// the TLS configuration: net/http's Serve changes its own.
+			f := &http1.Server{Handler: hs.Handler, Fallback: hs, TLSConfig: hs.TLSConfig.Clone()}
+			fast = append(fast, f)
+			serveTLS = func() error { return f.Serve(tlsLn) }
+			httpsServer = f
+		}
+		servers = append(servers, httpsServer)
+		accepting = append(accepting, acceptor{tlsLn, hsFresh, serve("https", serveTLS)})
 		attrs = append(attrs, slog.String("tls_listen", lns.HTTPS.Addr().String()))
+	}
+	if len(fast) > 0 && s.metrics != nil {
+		s.metrics.HTTP1(func() (served, handedOff uint64) {
+			for _, f := range fast {
+				n, h := f.Stats()
+				served, handedOff = served+n, handedOff+h
+			}
+			return served, handedOff
+		})
 	}
 	if lns.QUIC != nil {
 		h3 := s.newHTTP3()

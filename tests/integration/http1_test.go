@@ -4,6 +4,7 @@ package integration
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -20,13 +21,14 @@ import (
 // answer (status, headers but Date and X-Request-Id, body, and whether
 // the connection stays open) must be the same. PHP through the embedded
 // backend, static files, compression, a 304, a range, and requests the
-// fast path hands to net/http.
+// fast path hands to net/http; over plain HTTP and over TLS.
 func TestHTTP1FastPathMatchesNetHTTP(t *testing.T) {
 	embRequireBridge(t)
+	certFile, keyFile, pool := selfSigned(t, t.TempDir(), "site.test")
 	files := map[string]string{
 		"root/index.php": `<?php echo "front ", $_SERVER['REQUEST_URI'], "\n";`,
 		"root/env.php": `<?php
-foreach (['REQUEST_METHOD','REQUEST_URI','QUERY_STRING','SERVER_PROTOCOL','HTTP_HOST','HTTP_ACCEPT','HTTP_X_DUP','HTTP_COOKIE','CONTENT_LENGTH','SERVER_ADDR','REMOTE_ADDR','HTTP_CONNECTION'] as $k) {
+foreach (['REQUEST_METHOD','REQUEST_URI','QUERY_STRING','SERVER_PROTOCOL','HTTPS','REQUEST_SCHEME','SSL_PROTOCOL','HTTP_HOST','HTTP_ACCEPT','HTTP_X_DUP','HTTP_COOKIE','CONTENT_LENGTH','SERVER_ADDR','REMOTE_ADDR','HTTP_CONNECTION'] as $k) {
 	echo $k, '=', $_SERVER[$k] ?? '(unset)', "\n";
 }
 echo 'body=', file_get_contents('php://input'), "\n";`,
@@ -43,8 +45,13 @@ echo str_repeat('p', (int)($_GET['n'] ?? 10));`,
 	cfg := func(fast bool, root string) string {
 		return fmt.Sprintf(`[server]
 http1_fast_path = %v
+https_redirect = false
 [server.compression]
 enable = true
+[server.tls]
+listen = "127.0.0.1:0"
+cert_file = %q
+key_file = %q
 [admin]
 listen = "127.0.0.1:0"
 [php]
@@ -59,7 +66,7 @@ priority = 10
 pattern = { type = "suffix", value = ".txt" }
 backend = "static"
 priority = 10
-`, fast, root)
+`, fast, certFile, keyFile, root)
 	}
 	fast := startServer(t, cfg(true, "{{root}}"), files)
 	std := startServer(t, cfg(false, fast.Root), nil) // the same files: the same ETags
@@ -109,27 +116,42 @@ priority = 10
 		{"chunked get", "GET /env.php HTTP/1.1\r\nHost: site.test\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 1},
 		{"smuggle", "GET /env.php HTTP/1.1\r\nHost: site.test\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 1},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			method := "GET"
-			if strings.HasPrefix(tc.raw, "HEAD") {
-				method = "HEAD"
-			}
-			want := keepAliveExchange(t, std.Addr, tc.raw, tc.n, method)
-			got := keepAliveExchange(t, fast.Addr, tc.raw, tc.n, method)
-			if got != want {
-				t.Errorf("with the fast path:\n%s\nwith net/http:\n%s", got, want)
-			}
-		})
+	tlsDial := func(addr string) (net.Conn, error) {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second},
+			Config: &tls.Config{RootCAs: pool, ServerName: "site.test", NextProtos: []string{"http/1.1"}}}
+		return d.Dial("tcp", addr)
+	}
+	plainDial := func(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, 5*time.Second) }
+	for _, over := range []struct {
+		name              string
+		dial              func(string) (net.Conn, error)
+		fastAddr, stdAddr string
+	}{
+		{"http", plainDial, fast.Addr, std.Addr},
+		{"https", tlsDial, fast.TLSAddr, std.TLSAddr},
+	} {
+		for _, tc := range cases {
+			t.Run(over.name+"/"+tc.name, func(t *testing.T) {
+				method := "GET"
+				if strings.HasPrefix(tc.raw, "HEAD") {
+					method = "HEAD"
+				}
+				want := keepAliveExchange(t, over.dial, over.stdAddr, tc.raw, tc.n, method)
+				got := keepAliveExchange(t, over.dial, over.fastAddr, tc.raw, tc.n, method)
+				if got != want {
+					t.Errorf("with the fast path:\n%s\nwith net/http:\n%s", got, want)
+				}
+			})
+		}
 	}
 
 	// The comparison compared something: the fast path served most of
 	// these, and handed the others to net/http.
 	m := scrape(t, fast)
-	if n := metric(t, m, "fe_php_http1_fast_requests_total"); n < 40 {
+	if n := metric(t, m, "fe_php_http1_fast_requests_total"); n < 80 {
 		t.Errorf("the fast path served %v requests", n)
 	}
-	if n := metric(t, m, "fe_php_http1_handoffs_total"); n < 10 {
+	if n := metric(t, m, "fe_php_http1_handoffs_total"); n < 20 {
 		t.Errorf("the fast path handed %v connections over", n)
 	}
 	if strings.Contains(scrape(t, std), "fe_php_http1_") {
@@ -140,9 +162,9 @@ priority = 10
 // keepAliveExchange writes raw on a new connection, reads n responses,
 // and describes them (status, headers but Date and X-Request-Id, body),
 // then whether the connection still answers a request.
-func keepAliveExchange(t *testing.T, addr, raw string, n int, method string) string {
+func keepAliveExchange(t *testing.T, dial func(string) (net.Conn, error), addr, raw string, n int, method string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
