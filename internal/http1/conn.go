@@ -308,7 +308,11 @@ func (c *conn) handOff() {
 // handOffWhole gives a TLS connection whose handshake chose another
 // protocol than HTTP/1.1 to the fallback server as it is: net/http sees
 // a *tls.Conn, and serves or closes it as that protocol asks. It keeps
-// the connection's state (StateNew), which net/http takes up.
+// the connection's state (StateNew), which net/http takes up. After
+// Shutdown has begun there is no fallback to give it to: it is closed
+// before a byte of its requests was read (net/http would serve its
+// first HTTP/2 request; fe-php's shutdown gives handshakes a second
+// before Shutdown, internal/server/fresh.go).
 func (c *conn) handOffWhole() {
 	c.r.hijack()
 	c.srv.forget(c)
@@ -353,10 +357,19 @@ func (hc *handedConn) fastConn() net.Conn { return hc.Conn }
 
 // handedTLSConn is a handedConn on TLS. net/http takes it for a plain
 // connection (it is not a *tls.Conn) and sets Request.TLS from its
-// ConnectionState.
+// ConnectionState. It has no ReadFrom: like a *tls.Conn's, net/http's
+// writes to it go through the response's length checks (sendfile has
+// nothing to gain under TLS).
 type handedTLSConn struct {
-	*handedConn
+	handedNetConn
 	state *tls.ConnectionState
+}
+
+// handedNetConn is what a handedTLSConn keeps of a *handedConn.
+type handedNetConn interface {
+	net.Conn
+	CloseWrite() error
+	handed
 }
 
 // ConnectionState is the handshake's.

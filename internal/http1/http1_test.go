@@ -702,3 +702,29 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 		t.Fatalf("read %d bytes, %v; want the server's close (EOF) within 5 s", n, err)
 	}
 }
+
+// TestTLSReadFromChecksLength: a handler that copies more than its
+// Content-Length through ReadFrom is stopped at the length over TLS, on
+// the fast path and on a connection handed over mid-way, as by net/http's
+// ServeTLS (there is no sendfile to bypass the check for).
+func TestTLSReadFromChecksLength(t *testing.T) {
+	errs := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "600")
+		// Not a WriterTo: io.Copy goes through w's ReadFrom.
+		_, err := io.Copy(w, struct{ io.Reader }{strings.NewReader(strings.Repeat("r", 2000))})
+		errs <- err
+	})
+	fast, std := pairTLS(t, h)
+	for _, addr := range []string{std, fast} {
+		for _, raw := range []string{
+			"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+			"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi", // handed over
+		} {
+			exchange(t, addr, raw, 1, "GET")
+			if err := <-errs; !errors.Is(err, http.ErrContentLength) {
+				t.Errorf("%s %q: the copy ended with %v, want %v", addr, raw[:4], err, http.ErrContentLength)
+			}
+		}
+	}
+}

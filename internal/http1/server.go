@@ -52,7 +52,9 @@ import (
 //
 // Fallback's other settings (SetKeepAlivesEnabled, ConnContext,
 // BaseContext) do not apply to the fast path; fe-php uses none. Serve
-// wraps Fallback.ConnState (see startFallback).
+// wraps Fallback.ConnState (see startFallback). A TLS connection handed
+// over whole (HTTP/2) is reported StateNew twice, by the fast path at
+// its accept and by net/http when it takes it.
 type Server struct {
 	Handler  http.Handler
 	Fallback *http.Server
@@ -144,7 +146,14 @@ func (s *Server) startFallback(addr net.Addr) {
 		s.mu.Lock()
 		s.handoff = newHandoffListener(addr)
 		s.mu.Unlock()
-		go s.Fallback.Serve(s.handoff)
+		go func() {
+			// It fails at its start or not at all (an HTTP/2 setup it
+			// refuses): the fast path then serves alone, and every
+			// connection it would hand over is closed. Say so.
+			if err := s.Fallback.Serve(s.handoff); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.logf("http1: the fallback server stopped: %v", err)
+			}
+		}()
 	})
 }
 

@@ -18,8 +18,8 @@ import (
 // Shutdown, which lets the requests it finds running finish.
 //
 // The hook runs at every request's start and end: a connection that has
-// left StateNew costs a lock-free miss in the map, no lock shared by every
-// connection.
+// left StateNew costs a miss in a sync.Map, not a turn at a mutex every
+// connection shares.
 type freshConns struct {
 	conns sync.Map // net.Conn -> struct{}
 }

@@ -632,7 +632,8 @@ func (s *Server) Serve(ctx context.Context, lns *Listeners) error {
 		hs, hsFresh := newHTTP(s)
 		hs.TLSConfig = s.certs.Load().TLSConfig() // its own copy: net/http adds to it
 		if !c.HTTP2.Enable {
-			hs.TLSConfig.NextProtos = slices.DeleteFunc(hs.TLSConfig.NextProtos, func(p string) bool { return p == "h2" })
+			// A copy: Clone shares the slice with the certificate manager's.
+			hs.TLSConfig.NextProtos = slices.DeleteFunc(slices.Clone(hs.TLSConfig.NextProtos), func(p string) bool { return p == "h2" })
 		}
 		var protos http.Protocols
 		protos.SetHTTP1(true)
