@@ -166,24 +166,62 @@ func handler(t *testing.T) http.Handler {
 
 // pair starts the fast path and plain net/http with the same handler.
 func pair(t *testing.T, h http.Handler) (fast, std string) {
+	return startPair(t, h, nil)
+}
+
+// pairTLS is pair over TLS: the fast path's handshake against net/http's
+// ServeTLS, both offering h2 and http/1.1. The addresses it returns start
+// with "tls:", for exchange.
+func pairTLS(t *testing.T, h http.Handler) (fast, std string) {
+	certs := testCerts(t)
+	return startPair(t, h, func() *tls.Config {
+		return &tls.Config{Certificates: certs, NextProtos: []string{"h2", "http/1.1"}}
+	})
+}
+
+// startPair starts the fast path and net/http with h, over TLS if config
+// is set (each server its own copy).
+func startPair(t *testing.T, h http.Handler, config func() *tls.Config) (fast, std string) {
 	t.Helper()
 	quiet := func() *http.Server {
-		return &http.Server{Handler: h, ReadHeaderTimeout: 2 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+		s := &http.Server{Handler: h, ReadHeaderTimeout: 2 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+		if config != nil {
+			s.TLSConfig = config()
+		}
+		return s
 	}
-	lf, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var lns [2]net.Listener
+	for i := range lns {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
 	}
-	ls, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	fs, ss := &Server{Handler: h, Fallback: quiet()}, quiet()
+	prefix := ""
+	if config != nil {
+		fs.TLSConfig = config()
+		prefix = "tls:"
+		go ss.ServeTLS(lns[1], "", "")
+	} else {
+		go ss.Serve(lns[1])
 	}
-	fs := &Server{Handler: h, Fallback: quiet()}
-	ss := quiet()
-	go fs.Serve(lf)
-	go ss.Serve(ls)
+	go fs.Serve(lns[0])
 	t.Cleanup(func() { fs.Close(); ss.Close() })
-	return lf.Addr().String(), ls.Addr().String()
+	return prefix + lns[0].Addr().String(), prefix + lns[1].Addr().String()
+}
+
+// serve starts s on a loopback port and returns its address.
+func serve(t *testing.T, s *Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().String()
 }
 
 // testCerts is a certificate for 127.0.0.1 and example.com (httptest's).
@@ -192,34 +230,6 @@ func testCerts(t *testing.T) []tls.Certificate {
 	ts.StartTLS()
 	defer ts.Close()
 	return ts.TLS.Certificates
-}
-
-// pairTLS is pair over TLS: the fast path's handshake against net/http's
-// ServeTLS, both offering h2 and http/1.1. The addresses it returns start
-// with "tls:", for exchange.
-func pairTLS(t *testing.T, h http.Handler) (fast, std string) {
-	t.Helper()
-	certs := testCerts(t)
-	config := func() *tls.Config {
-		return &tls.Config{Certificates: certs, NextProtos: []string{"h2", "http/1.1"}}
-	}
-	quiet := func() *http.Server {
-		return &http.Server{Handler: h, ReadHeaderTimeout: 2 * time.Second, ErrorLog: log.New(io.Discard, "", 0), TLSConfig: config()}
-	}
-	lf, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := &Server{Handler: h, Fallback: quiet(), TLSConfig: config()}
-	ss := quiet()
-	go fs.Serve(lf)
-	go ss.ServeTLS(ls, "", "")
-	t.Cleanup(func() { fs.Close(); ss.Close() })
-	return "tls:" + lf.Addr().String(), "tls:" + ls.Addr().String()
 }
 
 // dial connects to addr, over TLS with ALPN http/1.1 if it starts with
@@ -594,14 +604,8 @@ func TestHandOffConnState(t *testing.T) {
 		}
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, ConnState: hook}}
-	go s.Serve(ln)
-	defer s.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", serve(t, s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,21 +632,16 @@ func TestTLSHandsOverHTTP2(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s tls=%v alpn=%q", r.Proto, r.TLS != nil, r.TLS.NegotiatedProtocol)
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	certs := testCerts(t)
 	config := func() *tls.Config {
 		return &tls.Config{Certificates: certs, NextProtos: []string{"h2", "http/1.1"}}
 	}
 	s := &Server{Handler: h, Fallback: &http.Server{Handler: h, TLSConfig: config()}, TLSConfig: config()}
-	go s.Serve(ln)
-	defer s.Close()
+	addr := serve(t, s)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
 	for _, want := range []string{"HTTP/2.0 tls=true alpn=\"h2\"", "HTTP/2.0 tls=true alpn=\"h2\""} {
-		res, err := (&http.Client{Transport: tr}).Get("https://" + ln.Addr().String() + "/")
+		res, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -683,16 +682,9 @@ func TestTLSPlainClient(t *testing.T) {
 // net/http.
 func TestTLSHandshakeTimeout(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := &tls.Config{Certificates: testCerts(t)}
 	fb := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 200 * time.Millisecond, ErrorLog: log.New(io.Discard, "", 0)}
-	s := &Server{Handler: h, Fallback: fb, TLSConfig: cfg}
-	go s.Serve(ln)
-	defer s.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", serve(t, &Server{Handler: h, Fallback: fb, TLSConfig: cfg}))
 	if err != nil {
 		t.Fatal(err)
 	}
