@@ -34,6 +34,10 @@ type conn struct {
 	// werr is the first error writing to rwc: the response is lost, the
 	// connection closes.
 	werr error
+	// gather is a body written with bw's next flush in one writev, and
+	// gathered how much of it went (chunkWriter.Write).
+	gather   []byte
+	gathered int
 
 	res      *response       // the request in flight's
 	hijacked bool            // written under r.mu
@@ -522,7 +526,18 @@ var aLongTimeAgo = time.Unix(1, 0)
 type checkConnErrorWriter struct{ c *conn }
 
 func (w checkConnErrorWriter) Write(p []byte) (int, error) {
-	n, err := w.c.rwc.Write(p)
+	var n int
+	var err error
+	if g := w.c.gather; g != nil {
+		w.c.gather = nil
+		bufs := net.Buffers{p, g}
+		var m int64
+		m, err = bufs.WriteTo(w.c.rwc) // writev on a TCP connection
+		n = min(int(m), len(p))
+		w.c.gathered = int(m) - n
+	} else {
+		n, err = w.c.rwc.Write(p)
+	}
 	if err != nil && w.c.werr == nil {
 		w.c.werr = err
 		if w.c.res != nil {

@@ -44,6 +44,12 @@ func handler(t *testing.T) http.Handler {
 		case "/cl":
 			h.Set("Content-Length", "5")
 			io.WriteString(w, "hello")
+		case "/cl-big":
+			// The head buffered, then a body larger than the buffer in
+			// one write (one writev on the fast path).
+			h.Set("Content-Length", "20000")
+			w.Write(bytes.Repeat([]byte("b"), 20000))
+			io.WriteString(w, "more")
 		case "/cl-over":
 			h.Set("Content-Length", "3")
 			_, err := io.WriteString(w, "hello")
@@ -316,6 +322,8 @@ func sameAsNetHTTP(t *testing.T, fast, std string) {
 		{"sniff", get("/sniff"), 1},
 		{"big", get("/big"), 1},
 		{"cl", get("/cl"), 1},
+		{"cl-big", get("/cl-big"), 1},
+		{"cl-big pipelined", get("/cl-big") + get("/small") + get("/cl-big"), 3},
 		{"cl-over", get("/cl-over"), 1},
 		{"cl-short", get("/cl-short"), 1},
 		{"cl-bad", get("/cl-bad"), 1},

@@ -388,6 +388,24 @@ func (cw *chunkWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	bw := w.c.bw
+	if !cw.chunking && bw.Buffered() > 0 && len(p) > bw.Available() {
+		// The head is buffered and p does not fit beside it: bufio would
+		// write the buffer topped up with p's start, then the rest, two
+		// writes and two wake-ups of the client for one response. One
+		// writev takes both (a page, a cached file over 4 KiB).
+		c := w.c
+		c.gather, c.gathered = p, 0
+		err := bw.Flush()
+		n := c.gathered
+		c.gather = nil
+		if err == nil && n < len(p) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			c.rwc.Close()
+		}
+		return n, err
+	}
 	if cw.chunking {
 		bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
 		bw.WriteString("\r\n")
