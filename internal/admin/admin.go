@@ -1,7 +1,8 @@
 // Package admin is the HTTP side of the admin listener ([admin] listen):
 // /metrics from a Prometheus gatherer, /healthz, and /readyz from a
-// readiness function. A worker serves it for itself on a private socket,
-// the supervisor for the whole server.
+// readiness function, and with [admin] pprof Go's profiles. A worker
+// serves it for itself on a private socket, the supervisor for the whole
+// server.
 package admin
 
 import (
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +40,23 @@ func Handler(metrics prometheus.Gatherer, notReady func(ctx context.Context) str
 		}
 		plain(w, http.StatusOK, "ok")
 	})
+	return mux
+}
+
+// PProfPrefix is where PProf serves the profiles.
+const PProfPrefix = "/debug/pprof/"
+
+// PProf serves Go's profiles of this process under PProfPrefix
+// (net/http/pprof: the index, profile, trace, heap, goroutine...), and
+// passes every other request to next.
+func PProf(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", next)
+	mux.HandleFunc("GET "+PProfPrefix, pprof.Index) // and the named profiles below it
+	mux.HandleFunc("GET "+PProfPrefix+"cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET "+PProfPrefix+"profile", pprof.Profile)
+	mux.HandleFunc("GET "+PProfPrefix+"symbol", pprof.Symbol)
+	mux.HandleFunc("GET "+PProfPrefix+"trace", pprof.Trace)
 	return mux
 }
 

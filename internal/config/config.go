@@ -155,6 +155,9 @@ type Admin struct {
 	// listeners close (the time a load balancer or Kubernetes needs to stop
 	// sending new requests); the drain of server.shutdown_timeout follows.
 	ShutdownDelay Duration `toml:"shutdown_delay"`
+	// PProf serves Go's profiles (net/http/pprof) under /debug/pprof/ on
+	// the admin listener, taken from a worker process.
+	PProf bool `toml:"pprof"`
 }
 
 // TLS is the [server.tls] section: HTTPS, and HTTP/3 beside it.

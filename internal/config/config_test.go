@@ -357,6 +357,11 @@ func TestAdmin(t *testing.T) {
 	}
 	_, errs = parse(t, staticOnly+"[admin]\nshutdown_delay = \"5s\"\n")
 	wantError(t, errs, 7, "admin.shutdown_delay", "admin.listen is empty")
+	if cfg.Admin.PProf {
+		t.Error("admin.pprof is on by default")
+	}
+	_, errs = parse(t, staticOnly+"[admin]\npprof = true\n")
+	wantError(t, errs, 7, "admin.pprof", "admin.listen is empty")
 }
 
 func TestEdgeChecks(t *testing.T) {

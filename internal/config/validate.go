@@ -114,6 +114,9 @@ func (c *Config) validateAdmin(v *validator) {
 	if a.ShutdownDelay.Duration > 0 && a.Listen == "" {
 		v.fail("admin.shutdown_delay", "is set, but admin.listen is empty: the delay is the time /readyz fails before the listeners close")
 	}
+	if a.PProf && a.Listen == "" {
+		v.fail("admin.pprof", "is true, but admin.listen is empty: the profiles are served on the admin listener")
+	}
 }
 
 // validateEdge checks the keys of TLS, proxies, host names and headers.

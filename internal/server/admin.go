@@ -91,5 +91,9 @@ func (s *Server) notReady() string {
 // socket its supervisor asks).
 func (s *Server) newAdmin() *http.Server {
 	notReady := func(context.Context) string { return s.notReady() }
-	return admin.NewServer(admin.Handler(s.metrics.Registry, notReady, s.log), s.log)
+	h := admin.Handler(s.metrics.Registry, notReady, s.log)
+	if s.cfg.Admin.PProf {
+		h = admin.PProf(h)
+	}
+	return admin.NewServer(h, s.log)
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httputil"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,10 +41,51 @@ func (st *stats) reloads(ok bool) {
 	}
 }
 
-// newAdmin is the admin listener's server.
+// newAdmin is the admin listener's server. Profiles (/debug/pprof/) are
+// a worker's, where requests run: they go to the worker the "worker"
+// parameter names by its pid, else to one of the current generation's.
+// The worker answers them only with [admin] pprof on (404 otherwise), so
+// a reload turns them on and off.
 func (s *Supervisor) newAdmin() *http.Server {
 	gatherers := prometheus.Gatherers{s.registry(), prometheus.GathererFunc(s.gatherWorkers)}
-	return admin.NewServer(admin.Handler(gatherers, s.notReady, s.log), s.log)
+	mux := http.NewServeMux()
+	mux.Handle("/", admin.Handler(gatherers, s.notReady, s.log))
+	mux.HandleFunc("GET "+admin.PProfPrefix, s.proxyPProf)
+	return admin.NewServer(mux, s.log)
+}
+
+// proxyPProf passes a profile request to a worker's private socket.
+func (s *Supervisor) proxyPProf(w http.ResponseWriter, r *http.Request) {
+	ws := s.currentWorkers()
+	var to *worker
+	if pid := r.URL.Query().Get("worker"); pid != "" {
+		for _, x := range s.liveWorkers() {
+			if strconv.Itoa(x.pid) == pid {
+				to = x
+			}
+		}
+	} else if len(ws) > 0 {
+		to = ws[0]
+	}
+	if to == nil || to.client == nil {
+		var pids []string
+		for _, x := range ws {
+			pids = append(pids, strconv.Itoa(x.pid))
+		}
+		http.Error(w, "no such worker; the current ones: "+strings.Join(pids, " "), http.StatusNotFound)
+		return
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "worker"
+		},
+		// The transport, not the client: a CPU profile or a trace runs
+		// longer than a scrape's 5 s timeout.
+		Transport: to.client.Transport,
+		ErrorLog:  slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	w.Header().Set("X-Fe-Php-Worker", strconv.Itoa(to.pid))
+	rp.ServeHTTP(w, r)
 }
 
 // registry holds the supervisor's own metrics.

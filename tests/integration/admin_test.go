@@ -364,3 +364,47 @@ shutdown_delay = "5s"
 		t.Errorf("log order: want the draining line before shutting down\n%s", s.Stderr())
 	}
 }
+
+// TestAdminPProf: with [admin] pprof, the admin listener serves Go's
+// profiles of a worker process (its goroutines run the request loop, the
+// supervisor's do not), a CPU profile and an execution trace among them;
+// a worker that is not there is a 404 naming the current ones; without
+// the key, no profiles.
+func TestAdminPProf(t *testing.T) {
+	t.Parallel()
+	cfg := func(on bool) string {
+		return fmt.Sprintf(`[php]
+document_root = "{{root}}"
+
+[backend]
+default_backend = "static"
+
+[admin]
+listen = "127.0.0.1:0"
+pprof = %v
+`, on)
+	}
+	files := map[string]string{"root/index.html": "hi\n"}
+	s := startServer(t, cfg(true), files)
+	code, body := adminGet(t, s, "/debug/pprof/goroutine?debug=1")
+	if code != http.StatusOK || !strings.Contains(body, "internal/http1.(*Server).Serve") {
+		t.Fatalf("goroutines: %d, want 200 and a worker's request loop:\n%s", code, trunc([]byte(body)))
+	}
+	if code, body := adminGet(t, s, "/debug/pprof/trace?seconds=1"); code != http.StatusOK || !strings.HasPrefix(body, "go 1.") {
+		t.Errorf("trace: %d %q, want 200 and a Go execution trace", code, trunc([]byte(body)))
+	}
+	if code, body := adminGet(t, s, "/debug/pprof/profile?seconds=1"); code != http.StatusOK || !strings.HasPrefix(body, "\x1f\x8b") {
+		t.Errorf("CPU profile: %d %q, want 200 and a gzipped profile", code, trunc([]byte(body)))
+	}
+	if code, body := adminGet(t, s, "/debug/pprof/goroutine?worker=1"); code != http.StatusNotFound || !strings.Contains(body, "the current ones") {
+		t.Errorf("worker=1: %d %q, want 404 naming the current workers", code, body)
+	}
+	if code, _ := adminGet(t, s, "/metrics"); code != http.StatusOK {
+		t.Errorf("/metrics beside the profiles: %d", code)
+	}
+
+	off := startServer(t, cfg(false), files)
+	if code, _ := adminGet(t, off, "/debug/pprof/goroutine?debug=1"); code != http.StatusNotFound {
+		t.Errorf("without admin.pprof: %d, want 404", code)
+	}
+}
