@@ -56,6 +56,7 @@ func PProf(next http.Handler) http.Handler {
 	mux.HandleFunc("GET "+PProfPrefix+"cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET "+PProfPrefix+"profile", pprof.Profile)
 	mux.HandleFunc("GET "+PProfPrefix+"symbol", pprof.Symbol)
+	mux.HandleFunc("POST "+PProfPrefix+"symbol", pprof.Symbol) // go tool pprof's lookups
 	mux.HandleFunc("GET "+PProfPrefix+"trace", pprof.Trace)
 	return mux
 }

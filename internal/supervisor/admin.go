@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -42,8 +43,8 @@ func (st *stats) reloads(ok bool) {
 }
 
 // newAdmin is the admin listener's server. Profiles (/debug/pprof/) are
-// a worker's, where requests run: they go to the worker the "worker"
-// parameter names by its pid, else to one of the current generation's.
+// a worker's, where requests run: they go to the current generation's
+// worker the "worker" parameter names by its pid, else to one of them.
 // The worker answers them only with [admin] pprof on (404 otherwise), so
 // a reload turns them on and off.
 func (s *Supervisor) newAdmin() *http.Server {
@@ -51,15 +52,45 @@ func (s *Supervisor) newAdmin() *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("/", admin.Handler(gatherers, s.notReady, s.log))
 	mux.HandleFunc("GET "+admin.PProfPrefix, s.proxyPProf)
+	mux.HandleFunc("POST "+admin.PProfPrefix+"symbol", s.proxyPProf) // go tool pprof's lookups
 	return admin.NewServer(mux, s.log)
+}
+
+// pprofMaxSeconds bounds a profile's or a trace's length.
+const pprofMaxSeconds = 600
+
+// pprofDuration is how long the worker will take over a profile request
+// before it answers: its "seconds", or net/http/pprof's default for the
+// path (30 s for a CPU profile, 1 s for a trace, none for the others).
+func pprofDuration(r *http.Request) (time.Duration, error) {
+	sec := 0.0
+	switch {
+	case strings.HasSuffix(r.URL.Path, "/profile"):
+		sec = 30
+	case strings.HasSuffix(r.URL.Path, "/trace"):
+		sec = 1
+	}
+	if v := r.URL.Query().Get("seconds"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > pprofMaxSeconds {
+			return 0, fmt.Errorf("seconds=%q: want a number of seconds from 0 to %d", v, pprofMaxSeconds)
+		}
+		sec = f
+	}
+	return time.Duration(sec * float64(time.Second)), nil
 }
 
 // proxyPProf passes a profile request to a worker's private socket.
 func (s *Supervisor) proxyPProf(w http.ResponseWriter, r *http.Request) {
+	d, err := pprofDuration(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	ws := s.currentWorkers()
 	var to *worker
 	if pid := r.URL.Query().Get("worker"); pid != "" {
-		for _, x := range s.liveWorkers() {
+		for _, x := range ws {
 			if strconv.Itoa(x.pid) == pid {
 				to = x
 			}
@@ -75,6 +106,13 @@ func (s *Supervisor) proxyPProf(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no such worker; the current ones: "+strings.Join(pids, " "), http.StatusNotFound)
 		return
 	}
+	// The admin listener's write timeout runs from the request's start: a
+	// profile takes its seconds on top, as net/http/pprof allows the
+	// worker. A worker that never answers is given up on after that too.
+	budget := d + 30*time.Second
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(budget))
+	ctx, cancel := context.WithTimeout(r.Context(), budget)
+	defer cancel()
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", "worker"
@@ -85,7 +123,7 @@ func (s *Supervisor) proxyPProf(w http.ResponseWriter, r *http.Request) {
 		ErrorLog:  slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	w.Header().Set("X-Fe-Php-Worker", strconv.Itoa(to.pid))
-	rp.ServeHTTP(w, r)
+	rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // registry holds the supervisor's own metrics.

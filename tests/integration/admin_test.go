@@ -399,6 +399,17 @@ pprof = %v
 	if code, body := adminGet(t, s, "/debug/pprof/goroutine?worker=1"); code != http.StatusNotFound || !strings.Contains(body, "the current ones") {
 		t.Errorf("worker=1: %d %q, want 404 naming the current workers", code, body)
 	}
+	resp, err := client.Post("http://"+s.AdminAddr+"/debug/pprof/symbol", "text/plain", strings.NewReader("0x1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("POST symbol (go tool pprof's lookup): %d, want 200", resp.StatusCode)
+	}
+	if code, body := adminGet(t, s, "/debug/pprof/profile?seconds=700"); code != http.StatusBadRequest {
+		t.Errorf("seconds=700: %d %q, want 400", code, body)
+	}
 	if code, _ := adminGet(t, s, "/metrics"); code != http.StatusOK {
 		t.Errorf("/metrics beside the profiles: %d", code)
 	}
