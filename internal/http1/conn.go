@@ -294,18 +294,13 @@ func (c *conn) handOff() {
 	// net/http's would restart when it takes the connection over.
 	hc.notAfter = after(c.headAt, readHeaderTimeout(c.srv.Fallback))
 	c.br = nil // the handed connection owns the buffer now
-	var give net.Conn = hc
+	var nc net.Conn = hc
 	if c.tlsState != nil {
-		give = handedTLSConn{hc, c.tlsState}
+		nc = handedTLSConn{hc, c.tlsState}
 	}
-	// Not ours any more: Shutdown's closing of idle connections must not
-	// close it under net/http.
-	c.srv.forget(c)
 	c.srv.handedOff.Add(1) // before net/http can answer: Stats is never behind a reply
-	if !c.srv.handoff.give(give) {
+	if !c.give(nc) {
 		c.srv.handedOff.Add(^uint64(0))
-		c.rwc.Close() // shutting down
-		c.setState(http.StateClosed)
 	}
 }
 
@@ -319,11 +314,22 @@ func (c *conn) handOff() {
 // before Shutdown, internal/server/fresh.go).
 func (c *conn) handOffWhole() {
 	c.r.hijack()
+	c.give(c.rwc)
+}
+
+// give hands nc, this connection as the fallback server is to see it, to
+// that server; the caller has marked it hijacked. It is not ours any
+// more: Shutdown's closing of idle connections must not close it under
+// net/http. If the fallback has stopped accepting (shutting down), the
+// connection is closed and give reports false.
+func (c *conn) give(nc net.Conn) bool {
 	c.srv.forget(c)
-	if !c.srv.handoff.give(c.rwc) {
-		c.rwc.Close()
-		c.setState(http.StateClosed)
+	if c.srv.handoff.give(nc) {
+		return true
 	}
+	c.rwc.Close()
+	c.setState(http.StateClosed)
+	return false
 }
 
 // release pools the buffers, unless a hijacker has them.
