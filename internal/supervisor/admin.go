@@ -51,8 +51,7 @@ func (s *Supervisor) newAdmin() *http.Server {
 	gatherers := prometheus.Gatherers{s.registry(), prometheus.GathererFunc(s.gatherWorkers)}
 	mux := http.NewServeMux()
 	mux.Handle("/", admin.Handler(gatherers, s.notReady, s.log))
-	mux.HandleFunc("GET "+admin.PProfPrefix, s.proxyPProf)
-	mux.HandleFunc("POST "+admin.PProfPrefix+"symbol", s.proxyPProf) // go tool pprof's lookups
+	mux.HandleFunc(admin.PProfPrefix, s.proxyPProf) // every method: the worker's routes decide
 	return admin.NewServer(mux, s.log)
 }
 
