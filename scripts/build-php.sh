@@ -292,7 +292,18 @@ PATCH_DIR="$SCRIPT_DIR/php-patches"
 PATCHES=("$PATCH_DIR"/*.patch)
 [[ -e "${PATCHES[0]}" ]] || PATCHES=()
 PATCH_HASH="$(cat /dev/null "${PATCHES[@]}" | hash12)"
-PECL_HASH="$(printf '%s\n' "${PECL[@]}" | hash12)"
+# A PECL extension's patches: scripts/php-patches/EXT/*.patch, applied in
+# name order to its source (the directory with its config.m4).
+pecl_patches() {
+  local ps=("$PATCH_DIR/$1"/*.patch)
+  [[ -e "${ps[0]}" ]] && printf '%s\n' "${ps[@]}"
+  return 0
+}
+PECL_HASH="$( (printf '%s\n' "${PECL[@]}"
+  for entry in "${PECL[@]}"; do
+    read -r _ ext _ <<<"$entry"
+    pecl_patches "$ext" | while read -r p; do printf '%s\n' "$(basename "$p")"; cat "$p"; done
+  done) | hash12)"
 # The installed ini files: their names and content, and how php.ini is made.
 CONF_HASH="$( (printf '%s\n' "${PHP_INI_SED[@]}"
   cd "$CONF_DIR" && find . -type f -name '*.ini' | LC_ALL=C sort | while read -r f; do
@@ -520,8 +531,13 @@ for entry in "${PECL[@]}"; do
   ext_src="$pkg_dir/$name-$release"
   [[ -f "$ext_src/config.m4" ]] || die "$pkg: $ext_src/config.m4 missing"
 
-  # Rebuilt when PHP's build or this entry changes; else only reinstalled.
+  mapfile -t ext_patches < <(pecl_patches "$ext")
+  # Rebuilt when PHP's build, this entry or its patches change; else only
+  # reinstalled.
   key="$BUILD_KEY $pkg=$ver $entry"
+  if ((${#ext_patches[@]})); then
+    key+=" patches=$(cat "${ext_patches[@]}" | hash12)"
+  fi
   bdir="$WORK/pecl-build/$ext"
   if [[ -f "$bdir/.fe-php-build-key" && "$(cat "$bdir/.fe-php-build-key")" == "$key" ]]; then
     log "PECL $ext $release ($pkg $ver): reusing $bdir"
@@ -530,6 +546,10 @@ for entry in "${PECL[@]}"; do
     rm -rf "$bdir"
     mkdir -p "$WORK/pecl-build"
     cp -a "$ext_src" "$bdir"
+    for p in "${ext_patches[@]}"; do
+      log "applying $ext/$(basename "$p")"
+      run_logged "patch $ext/$(basename "$p")" patch -d "$bdir" -p1 --forward --batch -i "$p"
+    done
     # shellcheck disable=SC2086  # flags are words
     (cd "$bdir" &&
       run_logged "phpize $ext" "$PREFIX/bin/phpize" &&
