@@ -199,6 +199,26 @@ elif [[ -n ${EMBED_MODULES:-} ]]; then
 fi
 MACHINE=$(bench_machine)
 
+# Every run also records, in ns (schedstat), the process tree of each server
+# in front of FPM and its FPM pool's: the tree less the pool is the front's
+# own CPU (nginx's, or fe-php's worker and supervisor), the figure issue 13's
+# fastcgi goal compares. FRONTS holds "server tree-column fpm-column" for
+# php_table (bench_medians puts the sampled trees from field 12 on).
+FRONTS=""
+front_of() { # NAME TREE_PID FPM_PIDFILE
+	local fpm
+	fpm=$(cat "$3") || die "$1: no FPM pid file $3"
+	BENCH_SAMPLE_PIDS+=("$2" "$fpm")
+	FRONTS+="$1 $((10 + ${#BENCH_SAMPLE_PIDS[@]})) $((11 + ${#BENCH_SAMPLE_PIDS[@]}))"$'\n'
+}
+for s in "${SERVERS[@]}"; do
+	read -r name port pid <<<"$s"
+	case $name in
+	nginx+fpm) front_of "$name" "$pid" "$(dirname "$CONF_A")/php-fpm.pid" ;;
+	fe-php-fcgi*) front_of "$name" "$pid" "$BENCH_WORK/fpm-$name/php-fpm.pid" ;;
+	esac
+done
+
 for case in $CASES; do
 	want=$(curl -s "http://127.0.0.1:$PORT_A/$case" | wc -c)
 	for s in "${SERVERS[@]}"; do
@@ -220,23 +240,45 @@ done
 # php_table: median rows, with ratios against nginx+fpm (req/s, p50, p99,
 # server CPU per request).
 php_table() {
-	bench_medians | awk -F'\t' '
+	bench_medians | awk -F'\t' -v fronts="$FRONTS" '
+		BEGIN {
+			n = split(fronts, lines, "\n")
+			for (j = 1; j <= n; j++) if (split(lines[j], w, " ") == 3) { tcol[w[1]] = w[2]; fcol[w[1]] = w[3] }
+		}
 		{
 			c[NR] = $1; s[NR] = $2; rps[NR] = $3; p99[NR] = $4; cpu[NR] = $5; req[NR] = $9; err[NR] = $10; oc[NR] = $8
 			if (!($1 in seen)) { seen[$1] = 1; order[++nc] = $1 }
 			idx[$1, $2] = NR
+			# The front: the tree less its FPM pool, their ratio in ns
+			# applied to the CPU per request of the whole tree.
+			front[NR] = -1
+			if ($2 in tcol) {
+				tree = $(tcol[$2]); pool = $(fcol[$2])
+				if (tree > 0) front[NR] = cpu[NR] * (tree - pool) / tree
+			}
 		}
 		END {
-			print "| script | server | req/s | p99 | server CPU us/req | vs nginx+fpm: req/s | CPU/req |"
-			print "|---|---|---:|---:|---:|---:|---:|"
+			print "| script | server | req/s | p99 | server CPU us/req | front CPU us/req | vs nginx+fpm: req/s | CPU/req | front CPU/req |"
+			print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 			for (k = 1; k <= nc; k++) {
 				base = idx[order[k], "nginx+fpm"]
 				for (i = 1; i <= NR; i++) if (c[i] == order[k]) {
 					r1 = base ? sprintf("%.2fx", rps[i] / rps[base]) : "-"
 					r2 = base ? sprintf("%.2fx", cpu[i] / cpu[base]) : "-"
 					if (s[i] != "nginx+fpm") { r1 = "**" r1 "**" }
-					printf "| %s | %s | %d | %.2f ms | %.1f | %s | %s |\n", c[i], s[i], rps[i], p99[i] / 1000, cpu[i], r1, r2
+					f1 = front[i] >= 0 ? sprintf("%.1f", front[i]) : "-"
+					f2 = front[i] >= 0 && base && front[base] > 0 ? sprintf("%.2fx", front[i] / front[base]) : "-"
+					printf "| %s | %s | %d | %.2f ms | %.1f | %s | %s | %s | %s |\n", c[i], s[i], rps[i], p99[i] / 1000, cpu[i], f1, r1, r2, f2
 				}
+			}
+			# What a front costing nothing would reach in front of the
+			# same FPM: on a machine where the servers share the CPUs,
+			# req/s follows CPU per request.
+			for (k = 1; k <= nc; k++) {
+				base = idx[order[k], "nginx+fpm"]
+				if (base && front[base] >= 0 && cpu[base] > front[base])
+					printf "%s%s: FPM alone %.1f us a request; a front costing nothing would serve %.2fx nginx+fpm", (k == 1 ? "\n" : ""), order[k], cpu[base] - front[base], cpu[base] / (cpu[base] - front[base])
+				if (base && front[base] >= 0 && cpu[base] > front[base]) print ""
 			}
 			for (i = 1; i <= NR; i++) { if (oc[i] > 0.15) noisy = 1; if (err[i] > 0) errors = 1 }
 			if (noisy) print "\n**Other processes used more than 0.15 cores during some runs: those numbers are distorted.**"
@@ -250,7 +292,8 @@ php_table() {
 	echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency after a ${WARMUP}s warm-up, keep-alive, 127.0.0.1;"
 	echo "median of $RUNS run(s) by req/s, servers alternating. $WORKERS PHP workers everywhere, OPcache on"
 	echo "(validate_timestamps off). Server CPU = the whole process tree's (nginx and FPM"
-	echo "together; fe-php and its FPM together) / requests completed."
+	echo "together; fe-php and its FPM together) / requests completed. Front CPU = the"
+	echo "tree's less its FPM pool's: nginx's, or fe-php's own (fastcgi rows)."
 	[[ -z ${LIBPHP_B:-} ]] || echo "fe-php-embed-B runs $LIBPHP_B, fe-php-embed the default libphp."
 	[[ -z ${EMBED_MODULES:-} ]] || echo "fe-php-embed-fpm-modules loads only the modules FPM loads here (PHP_INI_SCAN_DIR); fe-php-embed all of its build's."
 	echo
