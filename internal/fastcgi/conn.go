@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/fe-php/fe-php/internal/rawio"
 )
 
 const (
@@ -112,8 +114,11 @@ func (e *BodyError) Unwrap() error { return e.Err }
 // not multiplex). A Conn is used by one goroutine at a time, except Abort and
 // Close, which may be called from any goroutine.
 type Conn struct {
-	nc               net.Conn
-	br               *bufio.Reader
+	nc net.Conn
+	// rawio reads and writes nc's socket without Go's system-call
+	// bookkeeping (see package rawio); nil for a conn without a socket.
+	rawio            *rawio.Conn
+	br               *bufio.Reader // on rawio, or nc
 	network, address string
 
 	pool     *Pool
@@ -197,11 +202,16 @@ func NewConn(nc net.Conn) *Conn {
 func newConn(nc net.Conn, network, address string) *Conn {
 	c := &Conn{
 		nc:       nc,
-		br:       bufio.NewReaderSize(nc, readBufSize),
+		rawio:    rawio.New(nc),
 		network:  network,
 		address:  address,
 		created:  time.Now(),
 		bodyDone: make(chan struct{}, 1),
+	}
+	if c.rawio != nil {
+		c.br = bufio.NewReaderSize(c.rawio, readBufSize)
+	} else {
+		c.br = bufio.NewReaderSize(nc, readBufSize)
 	}
 	c.enc.buf = make([]byte, 0, 2048)
 	c.yield = c.enc.add
@@ -298,9 +308,13 @@ func (c *Conn) Do(req *Request) (*Response, error) {
 	return r, nil
 }
 
-func (c *Conn) write(b []byte) (int, error) {
+func (c *Conn) write(b []byte) (n int, err error) {
 	c.wmu.Lock()
-	n, err := c.nc.Write(b)
+	if c.rawio != nil {
+		n, err = c.rawio.Write(b)
+	} else {
+		n, err = c.nc.Write(b)
+	}
 	c.wmu.Unlock()
 	return n, err
 }

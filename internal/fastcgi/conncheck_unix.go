@@ -7,6 +7,9 @@ import "syscall"
 // initCheck prepares the liveness check: a non-blocking MSG_PEEK on the
 // socket, built once per Conn so that checking allocates nothing.
 func (c *Conn) initCheck() {
+	if c.rawio != nil {
+		return // probe uses rawio.Peek
+	}
 	sc, ok := c.nc.(syscall.Conn)
 	if !ok {
 		return
@@ -19,23 +22,29 @@ func (c *Conn) initCheck() {
 	c.checkFn = func(fd uintptr) bool {
 		for {
 			n, _, err := syscall.Recvfrom(int(fd), c.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			switch {
-			case err == syscall.EINTR:
+			if err == syscall.EINTR {
 				continue
-			case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
-				c.checkRes = probeOK // nothing to read: the peer has not closed
-			case err == nil && n > 0:
-				// Unsolicited data: late output of the last request (after
-				// fastcgi_finish_request()), or anything else; the stream
-				// cannot be trusted.
-				c.checkRes = probeData
-			default:
-				// 0 bytes: the peer closed (or half-closed); any other
-				// error: the socket is dead.
-				c.checkRes = probeDead
 			}
+			c.checkRes = peekResult(n, err)
 			return true
 		}
+	}
+}
+
+// peekResult tells what a non-blocking MSG_PEEK of one byte found.
+func peekResult(n int, err error) probeResult {
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+		return probeOK // nothing to read: the peer has not closed
+	case err == nil && n > 0:
+		// Unsolicited data: late output of the last request (after
+		// fastcgi_finish_request()), or anything else; the stream cannot
+		// be trusted.
+		return probeData
+	default:
+		// 0 bytes: the peer closed (or half-closed); any other error: the
+		// socket is dead.
+		return probeDead
 	}
 }
 
@@ -45,6 +54,10 @@ func (c *Conn) initCheck() {
 func (c *Conn) probe() probeResult {
 	if c.br.Buffered() > 0 {
 		return probeData
+	}
+	if c.rawio != nil {
+		n, err := c.rawio.Peek()
+		return peekResult(n, err)
 	}
 	if c.raw == nil {
 		return probeOK

@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/fe-php/fe-php/internal/rawio"
 )
 
 // bufSize is the read and write buffer of a connection; a request head
@@ -22,6 +24,7 @@ const bufSize = 4 << 10
 type conn struct {
 	srv    *Server
 	rwc    net.Conn
+	rawio  *rawio.Conn // rwc's socket, read and written raw; nil over TLS
 	remote string
 	base   context.Context // the values every request's context carries
 	// tlsState is every request's Request.TLS on a TLS connection, set
@@ -51,7 +54,7 @@ type conn struct {
 }
 
 func newConn(s *Server, rwc net.Conn) *conn {
-	c := &conn{srv: s, rwc: rwc}
+	c := &conn{srv: s, rwc: rwc, rawio: rawio.New(rwc)}
 	if ra := rwc.RemoteAddr(); ra != nil {
 		c.remote = ra.String()
 	}
@@ -462,7 +465,7 @@ func (cr *connReader) Read(p []byte) (int, error) {
 	}
 	cr.inRead = true
 	cr.mu.Unlock()
-	n, err := cr.c.rwc.Read(p)
+	n, err := cr.c.read(p)
 	cr.mu.Lock()
 	cr.inRead = false
 	cr.mu.Unlock()
@@ -483,7 +486,7 @@ func (cr *connReader) startWatch(ctx *reqCtx) {
 }
 
 func (cr *connReader) watch(ctx *reqCtx) {
-	n, err := cr.c.rwc.Read(cr.byteBuf[:])
+	n, err := cr.c.read(cr.byteBuf[:])
 	cr.mu.Lock()
 	if n == 1 {
 		cr.hasByte = true // the next request, pipelined: not a leave
@@ -527,6 +530,28 @@ func (cr *connReader) abortLocked() {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
+// read reads from the client: through rawio on a plain socket.
+func (c *conn) read(p []byte) (int, error) {
+	if c.rawio != nil {
+		return c.rawio.Read(p)
+	}
+	return c.rwc.Read(p)
+}
+
+// writev writes p, then q if any, to the client: one writev where the
+// connection has a socket.
+func (c *conn) writev(p, q []byte) (int, error) {
+	switch {
+	case c.rawio != nil:
+		return c.rawio.Writev(p, q)
+	case q == nil:
+		return c.rwc.Write(p)
+	}
+	bufs := net.Buffers{p, q}
+	m, err := bufs.WriteTo(c.rwc) // writev on a TCP connection
+	return int(m), err
+}
+
 // checkConnErrorWriter records the first write error of the connection
 // and cancels the request in flight, as net/http's.
 type checkConnErrorWriter struct{ c *conn }
@@ -536,13 +561,12 @@ func (w checkConnErrorWriter) Write(p []byte) (int, error) {
 	var err error
 	if g := w.c.gather; g != nil {
 		w.c.gather = nil
-		bufs := net.Buffers{p, g}
-		var m int64
-		m, err = bufs.WriteTo(w.c.rwc) // writev on a TCP connection
-		n = min(int(m), len(p))
-		w.c.gathered = int(m) - n
+		var m int
+		m, err = w.c.writev(p, g)
+		n = min(m, len(p))
+		w.c.gathered = m - n
 	} else {
-		n, err = w.c.rwc.Write(p)
+		n, err = w.c.writev(p, nil)
 	}
 	if err != nil && w.c.werr == nil {
 		w.c.werr = err

@@ -1,0 +1,220 @@
+//go:build linux
+
+// Package rawio reads and writes a socket with raw system calls: the
+// reads and writes of net.Conn, minus Go's system-call bookkeeping.
+//
+// Why: a read or write through net.Conn enters the kernel through
+// syscall.Syscall, which tells Go's scheduler that the goroutine may
+// block there. When every P was idle, that wakes the sysmon thread, which
+// then polls every 20 us for a millisecond or more; and a call that
+// lasts over 20 us (a loopback write that wakes its reader can, on a VM
+// where a system call costs 3 us) loses its P to another thread, which
+// must be woken, and then waits to get one back. A server in front of
+// PHP-FPM goes idle between the pieces of every response, so it paid
+// both at every piece. A non-blocking socket never blocks in read or
+// write; rawio makes those calls with syscall.RawSyscall, and waits for
+// readiness on Go's network poller as net.Conn does (through
+// syscall.RawConn), so deadlines and Close work as they do for the
+// net.Conn. Measured in bench/README.md ("session 12").
+//
+// A Conn does one Read and one Write at a time: callers serialize them
+// (net.Conn allows concurrent calls; none of fe-php's users needs them).
+package rawio
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+// Conn reads and writes the socket of a net.Conn.
+type Conn struct {
+	rc            syscall.RawConn
+	network       string
+	local, remote net.Addr
+
+	// Read's call of the poller's callback: its buffer and outcome.
+	rbuf   []byte
+	rn     int
+	rerr   syscall.Errno
+	readFn func(fd uintptr) bool
+
+	// Write's: the buffers, how much of them went out, the outcome.
+	wbufs   [2][]byte
+	wn      int
+	werr    syscall.Errno
+	iov     [2]syscall.Iovec
+	writeFn func(fd uintptr) bool
+
+	// Peek's.
+	pbuf   [1]byte
+	pn     int
+	perr   syscall.Errno
+	peekFn func(fd uintptr) bool
+}
+
+// New returns a Conn for the socket of a *net.TCPConn or *net.UnixConn,
+// or nil for any other net.Conn: a TLS connection, a pipe, or a wrapper,
+// whose Read or Write may do more than the system call.
+func New(nc net.Conn) *Conn {
+	var sc syscall.Conn
+	switch nc := nc.(type) {
+	case *net.TCPConn:
+		sc = nc
+	case *net.UnixConn:
+		sc = nc
+	default:
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	c := &Conn{rc: rc, local: nc.LocalAddr(), remote: nc.RemoteAddr()}
+	if c.local != nil {
+		c.network = c.local.Network()
+	}
+	// Method values made once: a closure per call would be allocated.
+	c.readFn = c.read
+	c.writeFn = c.write
+	c.peekFn = c.peek
+	return c
+}
+
+// Read reads into p, as net.Conn's Read: it waits for data until the
+// connection's read deadline, and returns io.EOF when the peer closed.
+func (c *Conn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.rbuf, c.rn, c.rerr = p, 0, 0
+	err := c.rc.Read(c.readFn)
+	c.rbuf = nil
+	switch {
+	case err != nil:
+		return 0, c.pollError("read", err)
+	case c.rerr != 0:
+		return 0, c.opError("read", os.NewSyscallError("read", c.rerr))
+	case c.rn == 0:
+		return 0, io.EOF
+	}
+	return c.rn, nil
+}
+
+// read is the poller's callback: false asks it to wait for readiness.
+func (c *Conn) read(fd uintptr) bool {
+	for {
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
+		switch e {
+		case 0:
+			c.rn = int(n)
+			return true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.rerr = e
+			return true
+		}
+	}
+}
+
+// Write writes p, as net.Conn's Write: all of it, or an error.
+func (c *Conn) Write(p []byte) (int, error) { return c.Writev(p, nil) }
+
+// Writev writes p, then q, with writev: one system call when the socket
+// takes both. It returns how much of the two went out.
+func (c *Conn) Writev(p, q []byte) (int, error) {
+	if len(p)+len(q) == 0 {
+		return 0, nil
+	}
+	c.wbufs, c.wn, c.werr = [2][]byte{p, q}, 0, 0
+	err := c.rc.Write(c.writeFn)
+	c.wbufs = [2][]byte{}
+	n := c.wn
+	switch {
+	case err != nil:
+		return n, c.pollError("write", err)
+	case c.werr != 0:
+		return n, c.opError("write", os.NewSyscallError("writev", c.werr))
+	}
+	return n, nil
+}
+
+// write is the poller's callback for Writev.
+func (c *Conn) write(fd uintptr) bool {
+	for {
+		iovs, skip := 0, c.wn
+		for _, b := range c.wbufs {
+			if skip >= len(b) {
+				skip -= len(b)
+				continue
+			}
+			b = b[skip:]
+			skip = 0
+			c.iov[iovs].Base = &b[0]
+			c.iov[iovs].SetLen(len(b))
+			iovs++
+		}
+		if iovs == 0 {
+			return true // all written
+		}
+		n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&c.iov[0])), uintptr(iovs))
+		c.iov = [2]syscall.Iovec{} // no pointers into the buffers kept
+		switch e {
+		case 0:
+			c.wn += int(n)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.werr = e
+			return true
+		}
+	}
+}
+
+// Peek reports, without blocking or consuming anything, whether the
+// socket has data (n > 0), was closed by its peer (n == 0, err nil), or
+// has neither (err is syscall.EAGAIN); other errors are the socket's.
+func (c *Conn) Peek() (n int, err error) {
+	c.pn, c.perr = 0, 0
+	if err := c.rc.Read(c.peekFn); err != nil {
+		return 0, c.pollError("read", err)
+	}
+	if c.perr != 0 {
+		return 0, c.perr
+	}
+	return c.pn, nil
+}
+
+func (c *Conn) peek(fd uintptr) bool {
+	for {
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.pbuf[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		if e == syscall.EINTR {
+			continue
+		}
+		c.pn, c.perr = int(n), e
+		return true // never wait: the answer is now
+	}
+}
+
+// opError wraps a system call's error as net.Conn's methods do.
+func (c *Conn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.network, Source: c.local, Addr: c.remote, Err: err}
+}
+
+// pollError is the poller's error (a deadline, a closed connection), named
+// after the operation rather than the RawConn's "raw-read"/"raw-write".
+func (c *Conn) pollError(op string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	return c.opError(op, err)
+}
