@@ -9,7 +9,12 @@ import (
 // watchAfter is how long a request runs before the read that notices
 // its client leaving starts, once someone cares (Done, Err,
 // context.AfterFunc): most requests end sooner, and never pay for it.
-const watchAfter = time.Millisecond
+// The watch costs two goroutines and their wake-ups; at 1 ms, a server
+// whose requests queue for a FastCGI connection or a PHP slot paid that
+// for nearly every request (page.php on fastcgi, 32 clients: 1.0 context
+// switch and 60 us of CPU a request, bench/README.md "session 12"). 50 ms
+// is still well under anything a client that left would notice.
+const watchAfter = 50 * time.Millisecond
 
 // reqCtx is a request's context: net/http's, cancelled when the client
 // leaves, when writing to it fails, or when the handler returns; but the

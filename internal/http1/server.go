@@ -22,7 +22,7 @@
 //
 // The request context is net/http's too, with one difference: the
 // goroutine that notices a client leaving starts only once the request
-// has run watchAfter (1 ms) and something looks at the context (Done,
+// has run watchAfter (50 ms) and something looks at the context (Done,
 // Err, context.AfterFunc); a request that ends sooner never pays for it
 // (ctx.go).
 //
