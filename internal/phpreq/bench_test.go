@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"testing"
+
+	"github.com/fe-php/fe-php/internal/rawio"
 )
 
 func BenchmarkResolve(b *testing.B) {
@@ -94,10 +96,12 @@ func BenchmarkHeaderName(b *testing.B) {
 
 // BenchmarkStat is the floor under Resolve: one stat(2) of a script.
 func BenchmarkStat(b *testing.B) {
-	name := site(b, "index.php") + "/index.php"
+	dir := site(b, "index.php")
+	v := &rootView{root: dir, local: rawio.LocalFS(dir)}
+	name := dir + "/index.php"
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := statMode(name); !ok {
+		if _, ok := v.statMode(name); !ok {
 			b.Fatal("stat")
 		}
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fe-php/fe-php/internal/rawio"
 )
 
 // Options configures a Resolver.
@@ -74,10 +76,13 @@ type rootView struct {
 	root, prefix string
 	// frontFile is the front controller's file name, "" if none.
 	frontFile string
+	// local: root's file system never waits on a server
+	// (rawio.LocalFS), so statMode may make a raw system call.
+	local bool
 }
 
 func (rs *Resolver) newView(root string) *rootView {
-	v := &rootView{root: root, prefix: strings.TrimSuffix(root, "/")}
+	v := &rootView{root: root, prefix: strings.TrimSuffix(root, "/"), local: rawio.LocalFS(root)}
 	if rs.front != "" {
 		v.frontFile = v.prefix + rs.front
 	}
@@ -258,14 +263,14 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 			continue
 		}
 		if i-start > len(".php") && p[i-4:i] == ".php" {
-			if m, ok := statMode(full[:n+i]); ok && m == unix.S_IFREG {
+			if m, ok := v.statMode(full[:n+i]); ok && m == unix.S_IFREG {
 				return Target{Kind: Script, ScriptName: p[:i], ScriptFilename: full[:n+i], PathInfo: p[i:], Root: v.root}
 			}
 		}
 		start = i + 1
 	}
 
-	m, ok := statMode(full)
+	m, ok := v.statMode(full)
 	switch {
 	case !ok:
 	case m == unix.S_IFREG:
@@ -282,7 +287,7 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 		}
 		for _, name := range rs.opts.IndexFiles {
 			idx := full + name
-			if m, ok := statMode(idx); !ok || m != unix.S_IFREG {
+			if m, ok := v.statMode(idx); !ok || m != unix.S_IFREG {
 				continue
 			}
 			switch {
@@ -300,7 +305,7 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 // configured and exists, else NotFound.
 func (rs *Resolver) frontController(v *rootView) Target {
 	if v.frontFile != "" {
-		if m, ok := statMode(v.frontFile); ok && m == unix.S_IFREG {
+		if m, ok := v.statMode(v.frontFile); ok && m == unix.S_IFREG {
 			return Target{Kind: Script, ScriptName: rs.front, ScriptFilename: v.frontFile, Root: v.root}
 		}
 	}
@@ -308,11 +313,19 @@ func (rs *Resolver) frontController(v *rootView) Target {
 }
 
 // statMode returns the file type bits (S_IFMT) of name, symlinks
-// followed; ok is false if it cannot be stat'ed.
-func statMode(name string) (mode uint32, ok bool) {
+// followed; ok is false if it cannot be stat'ed. On a local file system
+// it is a raw system call (rawio.Fstatat): one stat per request, the
+// only system call between a client's read and PHP's on fastcgi, and
+// through Syscall it woke Go's sysmon whenever the server had been idle.
+func (v *rootView) statMode(name string) (mode uint32, ok bool) {
 	var st unix.Stat_t
 	for {
-		err := unix.Stat(name, &st)
+		var err error
+		if v.local {
+			err = rawio.Fstatat(unix.AT_FDCWD, name, &st, 0)
+		} else {
+			err = unix.Stat(name, &st)
+		}
 		if err == nil {
 			return st.Mode & unix.S_IFMT, true
 		}

@@ -1,7 +1,8 @@
-//go:build linux
+//go:build linux && (amd64 || arm64)
 
-// Package rawio reads and writes a socket with raw system calls: the
-// reads and writes of net.Conn, minus Go's system-call bookkeeping.
+// Package rawio makes the system calls of a request's path (reading and
+// writing a socket, a stat) as raw system calls, without Go's system-call
+// bookkeeping.
 //
 // Why: a read or write through net.Conn enters the kernel through
 // syscall.Syscall, which tells Go's scheduler that the goroutine may
@@ -15,7 +16,10 @@
 // write; rawio makes those calls with syscall.RawSyscall, and waits for
 // readiness on Go's network poller as net.Conn does (through
 // syscall.RawConn), so deadlines and Close work as they do for the
-// net.Conn. Measured in bench/README.md ("session 12").
+// net.Conn. Fstatat does the same for a stat on a local file system,
+// which answers from memory or a local disk, never from a network
+// server (LocalFS); elsewhere callers use unix.Fstatat. Measured in
+// bench/README.md ("session 12").
 //
 // A Conn does one Read and one Write at a time: callers serialize them
 // (net.Conn allows concurrent calls; none of fe-php's users needs them).
@@ -28,6 +32,8 @@ import (
 	"os"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Conn reads and writes the socket of a net.Conn.
@@ -218,3 +224,46 @@ func (c *Conn) pollError(op string, err error) error {
 	}
 	return c.opError(op, err)
 }
+
+// Fstatat is unix.Fstatat (with unix.AT_FDCWD as dirfd, path may be
+// absolute) made as a raw system call. While it runs, its goroutine keeps
+// its P, as a blocking stat keeps an nginx worker: use it only where
+// LocalFS holds.
+func Fstatat(dirfd int, path string, st *unix.Stat_t, flags int) error {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return err
+	}
+	for {
+		_, _, e := unix.RawSyscall6(unix.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
+			uintptr(unsafe.Pointer(st)), uintptr(flags), 0, 0)
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+		default:
+			return e
+		}
+	}
+}
+
+// LocalFS reports whether path is on a local file system (ext2/3/4, XFS,
+// Btrfs, F2FS, ZFS, tmpfs, ramfs, overlayfs, SquashFS): one whose stat
+// never waits on a server. NFS, CIFS, FUSE and anything unknown are not.
+// A mount point below path is not looked at: a stat there waits as long
+// as the mount's server takes, on its P.
+func LocalFS(path string) bool {
+	var fs unix.Statfs_t
+	if unix.Statfs(path, &fs) != nil {
+		return false
+	}
+	switch uint32(fs.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC,
+		zfsSuperMagic, unix.TMPFS_MAGIC, unix.RAMFS_MAGIC, unix.OVERLAYFS_SUPER_MAGIC, unix.SQUASHFS_MAGIC:
+		return true
+	}
+	return false
+}
+
+// zfsSuperMagic is OpenZFS's f_type (not in x/sys/unix).
+const zfsSuperMagic = 0x2fc12fc1

@@ -1,17 +1,19 @@
-//go:build !linux
+//go:build !(linux && (amd64 || arm64))
 
 package rawio
 
 import (
 	"errors"
 	"net"
+
+	"golang.org/x/sys/unix"
 )
 
-// Conn is Linux-only; New returns nil elsewhere, and callers use the
-// net.Conn.
+// Conn is for Linux on amd64 and arm64; New returns nil elsewhere, and
+// callers use the net.Conn.
 type Conn struct{}
 
-// New returns nil: raw socket calls are used on Linux only.
+// New returns nil: raw socket calls are used on Linux (amd64, arm64) only.
 func New(net.Conn) *Conn { return nil }
 
 var errUnsupported = errors.New("rawio: not supported on this system")
@@ -27,3 +29,11 @@ func (*Conn) Writev(_, _ []byte) (int, error) { return 0, errUnsupported }
 
 // Peek is never called: New returns nil.
 func (*Conn) Peek() (int, error) { return 0, errUnsupported }
+
+// LocalFS is false: Fstatat is not raw here.
+func LocalFS(string) bool { return false }
+
+// Fstatat is unix.Fstatat.
+func Fstatat(dirfd int, path string, st *unix.Stat_t, flags int) error {
+	return unix.Fstatat(dirfd, path, st, flags)
+}

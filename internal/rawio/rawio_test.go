@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && (amd64 || arm64)
 
 package rawio
 
@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // pair returns the two ends of a loopback TCP connection: the server's
@@ -228,5 +230,58 @@ func TestPeek(t *testing.T) {
 	server.Close()
 	if _, err := c.Peek(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Peek after Close: %v; want net.ErrClosed", err)
+	}
+}
+
+func TestFstatat(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f.php")
+	if err := os.WriteFile(file, []byte("<?php echo 1;"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("f.php", filepath.Join(dir, "link.php")); err != nil {
+		t.Fatal(err)
+	}
+	var want, got unix.Stat_t
+	if err := unix.Stat(file, &want); err != nil {
+		t.Fatal(err)
+	}
+	if err := Fstatat(unix.AT_FDCWD, file, &got, 0); err != nil || got.Ino != want.Ino || got.Mode != want.Mode || got.Size != want.Size {
+		t.Fatalf("Fstatat(%s) = %v, ino %d mode %o size %d; want ino %d mode %o size %d",
+			file, err, got.Ino, got.Mode, got.Size, want.Ino, want.Mode, want.Size)
+	}
+	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dirfd)
+	got = unix.Stat_t{}
+	if err := Fstatat(dirfd, "link.php", &got, 0); err != nil || got.Ino != want.Ino {
+		t.Fatalf("Fstatat(dir, link.php) = %v, ino %d; want the link followed to ino %d", err, got.Ino, want.Ino)
+	}
+	if err := Fstatat(dirfd, "link.php", &got, unix.AT_SYMLINK_NOFOLLOW); err != nil || got.Mode&unix.S_IFMT != unix.S_IFLNK {
+		t.Fatalf("Fstatat(dir, link.php, AT_SYMLINK_NOFOLLOW) = %v, mode %o; want the link itself", err, got.Mode)
+	}
+	if err := Fstatat(dirfd, "missing.php", &got, 0); err != unix.ENOENT {
+		t.Fatalf("Fstatat(missing) = %v; want ENOENT", err)
+	}
+	if err := Fstatat(unix.AT_FDCWD, "a\x00b", &got, 0); err == nil {
+		t.Fatal("Fstatat of a path with a NUL byte succeeded")
+	}
+}
+
+func TestLocalFS(t *testing.T) {
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/dev/shm", &fs); err != nil || fs.Type != unix.TMPFS_MAGIC {
+		t.Skipf("/dev/shm is not a tmpfs here (%v, 0x%x): no known local file system to check", err, fs.Type)
+	}
+	if !LocalFS("/dev/shm") {
+		t.Error("LocalFS(/dev/shm) = false on a tmpfs")
+	}
+	if LocalFS("/proc") {
+		t.Error("LocalFS(/proc) = true: procfs is not on the list")
+	}
+	if LocalFS("/dev/shm/missing-" + t.Name()) {
+		t.Error("LocalFS of a missing path = true")
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fe-php/fe-php/internal/rawio"
 )
 
 // rootDir is the open root directory. When the configured root goes
@@ -23,7 +27,10 @@ type rootDir struct {
 
 	fd   atomic.Int64
 	real atomic.Pointer[string] // resolved path of fd, "" if unknown
-	next atomic.Int64           // UnixNano of the next re-resolution
+	// local: fd's file system never waits on a server (rawio.LocalFS), so
+	// the per-request stat may be a raw system call.
+	local atomic.Bool
+	next  atomic.Int64 // UnixNano of the next re-resolution
 
 	mu     sync.Mutex
 	file   *os.File
@@ -41,6 +48,7 @@ func openRoot(path string, log *slog.Logger) (*rootDir, error) {
 	rd.fd.Store(int64(f.Fd()))
 	real := realPath(int(f.Fd()))
 	rd.real.Store(&real)
+	rd.local.Store(rawio.LocalFS(path))
 	if resolved, err := filepath.EvalSymlinks(path); err == nil && resolved != filepath.Clean(path) {
 		rd.watch = true
 	}
@@ -65,6 +73,15 @@ func (rd *rootDir) FD() int {
 		rd.refresh()
 	}
 	return int(rd.fd.Load())
+}
+
+// fstatat stats rel beneath the root, symlinks followed: with a raw
+// system call on a local file system.
+func (rd *rootDir) fstatat(rel string, st *unix.Stat_t) error {
+	if rd.local.Load() {
+		return rawio.Fstatat(rd.FD(), rel, st, 0)
+	}
+	return unix.Fstatat(rd.FD(), rel, st, 0)
 }
 
 // Real is the root's resolved path ("" if unknown).
@@ -94,6 +111,7 @@ func (rd *rootDir) refresh() {
 	rd.file = f
 	real := realPath(int(f.Fd()))
 	rd.real.Store(&real)
+	rd.local.Store(rawio.LocalFS(resolved))
 	rd.fd.Store(int64(f.Fd()))
 	time.AfterFunc(time.Minute, func() { old.Close() })
 	rd.log.Info("static root changed", slog.String("root", rd.path), slog.String("now", real))
