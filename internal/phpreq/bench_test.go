@@ -97,7 +97,7 @@ func BenchmarkHeaderName(b *testing.B) {
 // BenchmarkStat is the floor under Resolve: one stat(2) of a script.
 func BenchmarkStat(b *testing.B) {
 	dir := site(b, "index.php")
-	v := &rootView{root: dir, local: rawio.LocalFS(dir)}
+	v := &rootView{root: dir, local: rawio.LocalFS()}
 	name := dir + "/index.php"
 	b.ReportAllocs()
 	for b.Loop() {

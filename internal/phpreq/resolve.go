@@ -76,13 +76,14 @@ type rootView struct {
 	root, prefix string
 	// frontFile is the front controller's file name, "" if none.
 	frontFile string
-	// local: root's file system never waits on a server
-	// (rawio.LocalFS), so statMode may make a raw system call.
+	// local: no file system mounted here waits on a server
+	// (rawio.LocalFS, checked for each view), so statMode may make a raw
+	// system call.
 	local bool
 }
 
 func (rs *Resolver) newView(root string) *rootView {
-	v := &rootView{root: root, prefix: strings.TrimSuffix(root, "/"), local: rawio.LocalFS(root)}
+	v := &rootView{root: root, prefix: strings.TrimSuffix(root, "/"), local: rawio.LocalFS()}
 	if rs.front != "" {
 		v.frontFile = v.prefix + rs.front
 	}
@@ -313,10 +314,10 @@ func (rs *Resolver) frontController(v *rootView) Target {
 }
 
 // statMode returns the file type bits (S_IFMT) of name, symlinks
-// followed; ok is false if it cannot be stat'ed. On a local file system
-// it is a raw system call (rawio.Fstatat): one stat per request, the
-// only system call between a client's read and PHP's on fastcgi, and
-// through Syscall it woke Go's sysmon whenever the server had been idle.
+// followed; ok is false if it cannot be stat'ed. When every file system
+// is local it is a raw system call (rawio.Fstatat): the one system call
+// between a client's read and FPM's write on fastcgi, it woke Go's
+// sysmon through Syscall whenever the server had been idle.
 func (v *rootView) statMode(name string) (mode uint32, ok bool) {
 	var st unix.Stat_t
 	for {

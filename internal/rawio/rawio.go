@@ -16,8 +16,8 @@
 // write; rawio makes those calls with syscall.RawSyscall, and waits for
 // readiness on Go's network poller as net.Conn does (through
 // syscall.RawConn), so deadlines and Close work as they do for the
-// net.Conn. Fstatat does the same for a stat on a local file system,
-// which answers from memory or a local disk, never from a network
+// net.Conn. Fstatat does the same for a stat, on a machine whose file
+// systems all answer from memory or a local disk, never from a network
 // server (LocalFS); elsewhere callers use unix.Fstatat. Measured in
 // bench/README.md ("session 12").
 //
@@ -30,6 +30,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -227,7 +228,7 @@ func (c *Conn) pollError(op string, err error) error {
 
 // Fstatat is unix.Fstatat (with unix.AT_FDCWD as dirfd, path may be
 // absolute) made as a raw system call. While it runs, its goroutine keeps
-// its P, as a blocking stat keeps an nginx worker: use it only where
+// its P, as a blocking stat keeps an nginx worker: use it only when
 // LocalFS holds.
 func Fstatat(dirfd int, path string, st *unix.Stat_t, flags int) error {
 	p, err := unix.BytePtrFromString(path)
@@ -247,23 +248,48 @@ func Fstatat(dirfd int, path string, st *unix.Stat_t, flags int) error {
 	}
 }
 
-// LocalFS reports whether path is on a local file system (ext2/3/4, XFS,
-// Btrfs, F2FS, ZFS, tmpfs, ramfs, overlayfs, SquashFS): one whose stat
-// never waits on a server. NFS, CIFS, FUSE and anything unknown are not.
-// A mount point below path is not looked at: a stat there waits as long
-// as the mount's server takes, on its P.
-func LocalFS(path string) bool {
-	var fs unix.Statfs_t
-	if unix.Statfs(path, &fs) != nil {
+// LocalFS reports whether every file system mounted in this process's
+// mount namespace is local (ext2/3/4, XFS, Btrfs, F2FS, ZFS, SquashFS,
+// overlayfs, vfat, exFAT, ISO 9660) or virtual (tmpfs, ramfs, proc,
+// sysfs, cgroup, ...): then no stat, wherever a symlink leads, waits on
+// a server, and Fstatat may be used. A single NFS, CIFS, FUSE, autofs or
+// unknown mount makes it false. It reads /proc/self/mountinfo: call it
+// at start and when a document root changes, not per request.
+func LocalFS() bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
 		return false
 	}
-	switch uint32(fs.Type) {
-	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC,
-		zfsSuperMagic, unix.TMPFS_MAGIC, unix.RAMFS_MAGIC, unix.OVERLAYFS_SUPER_MAGIC, unix.SQUASHFS_MAGIC:
-		return true
-	}
-	return false
+	return localMounts(string(b))
 }
 
-// zfsSuperMagic is OpenZFS's f_type (not in x/sys/unix).
-const zfsSuperMagic = 0x2fc12fc1
+// localMounts reports whether every mount of a mountinfo text has a file
+// system type of localTypes.
+func localMounts(mountinfo string) bool {
+	n := 0
+	for line := range strings.Lines(mountinfo) {
+		// ... mount point, options, optional fields, "-", type, source, ...
+		_, after, ok := strings.Cut(line, " - ")
+		if !ok {
+			return false
+		}
+		typ, _, _ := strings.Cut(after, " ")
+		if !localTypes[typ] {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// localTypes are the file systems whose stat never waits on another
+// machine: disks, memory, and the kernel's virtual ones.
+var localTypes = map[string]bool{
+	"ext2": true, "ext3": true, "ext4": true, "xfs": true, "btrfs": true, "f2fs": true,
+	"zfs": true, "squashfs": true, "overlay": true, "vfat": true, "exfat": true, "iso9660": true,
+	"tmpfs": true, "ramfs": true, "devtmpfs": true, "rootfs": true,
+	"proc": true, "sysfs": true, "cgroup": true, "cgroup2": true, "devpts": true, "mqueue": true,
+	"hugetlbfs": true, "debugfs": true, "tracefs": true, "securityfs": true, "pstore": true,
+	"bpf": true, "configfs": true, "fusectl": true, "binfmt_misc": true, "efivarfs": true,
+	"nsfs": true, "selinuxfs": true, "rpc_pipefs": true,
+}

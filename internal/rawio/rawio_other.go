@@ -31,7 +31,7 @@ func (*Conn) Writev(_, _ []byte) (int, error) { return 0, errUnsupported }
 func (*Conn) Peek() (int, error) { return 0, errUnsupported }
 
 // LocalFS is false: Fstatat is not raw here.
-func LocalFS(string) bool { return false }
+func LocalFS() bool { return false }
 
 // Fstatat is unix.Fstatat.
 func Fstatat(dirfd int, path string, st *unix.Stat_t, flags int) error {

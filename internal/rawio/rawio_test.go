@@ -270,18 +270,29 @@ func TestFstatat(t *testing.T) {
 	}
 }
 
-func TestLocalFS(t *testing.T) {
-	var fs unix.Statfs_t
-	if err := unix.Statfs("/dev/shm", &fs); err != nil || fs.Type != unix.TMPFS_MAGIC {
-		t.Skipf("/dev/shm is not a tmpfs here (%v, 0x%x): no known local file system to check", err, fs.Type)
+func TestLocalMounts(t *testing.T) {
+	const local = `22 28 0:21 / /proc rw,nosuid shared:12 - proc proc rw
+28 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+30 28 0:25 / /dev/shm rw shared:3 - tmpfs tmpfs rw
+31 28 0:26 / /mnt/my\040disk rw - xfs /dev/vdb rw
+`
+	if !localMounts(local) {
+		t.Errorf("localMounts(ext4, proc, tmpfs, xfs) = false")
 	}
-	if !LocalFS("/dev/shm") {
-		t.Error("LocalFS(/dev/shm) = false on a tmpfs")
+	for _, remote := range []string{
+		"40 28 0:50 / /srv/uploads rw,relatime shared:20 - nfs4 fs:/uploads rw,vers=4.2\n",
+		"41 28 0:51 / /mnt/share rw - cifs //nas/share rw\n",
+		"42 28 0:52 / /mnt/ssh rw - fuse.sshfs me@host: rw\n",
+		"43 28 0:53 / /net rw - autofs /etc/auto.net rw\n",
+		"44 28 0:54 / /x rw - somethingnew dev rw\n",
+	} {
+		if localMounts(local + remote) {
+			t.Errorf("localMounts with %q = true", remote)
+		}
 	}
-	if LocalFS("/proc") {
-		t.Error("LocalFS(/proc) = true: procfs is not on the list")
+	if localMounts("") || localMounts("garbage without a separator\n") {
+		t.Error("localMounts of an empty or malformed mountinfo = true")
 	}
-	if LocalFS("/dev/shm/missing-" + t.Name()) {
-		t.Error("LocalFS of a missing path = true")
-	}
+	// This machine's own answer, for the log.
+	t.Logf("LocalFS() here: %v", LocalFS())
 }

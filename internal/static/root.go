@@ -27,8 +27,9 @@ type rootDir struct {
 
 	fd   atomic.Int64
 	real atomic.Pointer[string] // resolved path of fd, "" if unknown
-	// local: fd's file system never waits on a server (rawio.LocalFS), so
-	// the per-request stat may be a raw system call.
+	// local: no file system mounted here waits on a server
+	// (rawio.LocalFS, checked at each open), so the per-request stat may
+	// be a raw system call.
 	local atomic.Bool
 	next  atomic.Int64 // UnixNano of the next re-resolution
 
@@ -48,7 +49,7 @@ func openRoot(path string, log *slog.Logger) (*rootDir, error) {
 	rd.fd.Store(int64(f.Fd()))
 	real := realPath(int(f.Fd()))
 	rd.real.Store(&real)
-	rd.local.Store(rawio.LocalFS(path))
+	rd.local.Store(rawio.LocalFS())
 	if resolved, err := filepath.EvalSymlinks(path); err == nil && resolved != filepath.Clean(path) {
 		rd.watch = true
 	}
@@ -76,7 +77,7 @@ func (rd *rootDir) FD() int {
 }
 
 // fstatat stats rel beneath the root, symlinks followed: with a raw
-// system call on a local file system.
+// system call when every file system is local.
 func (rd *rootDir) fstatat(rel string, st *unix.Stat_t) error {
 	if rd.local.Load() {
 		return rawio.Fstatat(rd.FD(), rel, st, 0)
@@ -111,7 +112,7 @@ func (rd *rootDir) refresh() {
 	rd.file = f
 	real := realPath(int(f.Fd()))
 	rd.real.Store(&real)
-	rd.local.Store(rawio.LocalFS(resolved))
+	rd.local.Store(rawio.LocalFS())
 	rd.fd.Store(int64(f.Fd()))
 	time.AfterFunc(time.Minute, func() { old.Close() })
 	rd.log.Info("static root changed", slog.String("root", rd.path), slog.String("now", real))
