@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/fe-php/fe-php/internal/rawio"
 )
 
 // Options configures a Resolver.
@@ -76,14 +74,10 @@ type rootView struct {
 	root, prefix string
 	// frontFile is the front controller's file name, "" if none.
 	frontFile string
-	// local: no file system mounted here waits on a server
-	// (rawio.LocalFS, checked for each view), so statMode may make a raw
-	// system call.
-	local bool
 }
 
 func (rs *Resolver) newView(root string) *rootView {
-	v := &rootView{root: root, prefix: strings.TrimSuffix(root, "/"), local: rawio.LocalFS()}
+	v := &rootView{root: root, prefix: strings.TrimSuffix(root, "/")}
 	if rs.front != "" {
 		v.frontFile = v.prefix + rs.front
 	}
@@ -264,14 +258,14 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 			continue
 		}
 		if i-start > len(".php") && p[i-4:i] == ".php" {
-			if m, ok := v.statMode(full[:n+i]); ok && m == unix.S_IFREG {
+			if m, ok := statMode(full[:n+i]); ok && m == unix.S_IFREG {
 				return Target{Kind: Script, ScriptName: p[:i], ScriptFilename: full[:n+i], PathInfo: p[i:], Root: v.root}
 			}
 		}
 		start = i + 1
 	}
 
-	m, ok := v.statMode(full)
+	m, ok := statMode(full)
 	switch {
 	case !ok:
 	case m == unix.S_IFREG:
@@ -288,7 +282,7 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 		}
 		for _, name := range rs.opts.IndexFiles {
 			idx := full + name
-			if m, ok := v.statMode(idx); !ok || m != unix.S_IFREG {
+			if m, ok := statMode(idx); !ok || m != unix.S_IFREG {
 				continue
 			}
 			switch {
@@ -306,7 +300,7 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 // configured and exists, else NotFound.
 func (rs *Resolver) frontController(v *rootView) Target {
 	if v.frontFile != "" {
-		if m, ok := v.statMode(v.frontFile); ok && m == unix.S_IFREG {
+		if m, ok := statMode(v.frontFile); ok && m == unix.S_IFREG {
 			return Target{Kind: Script, ScriptName: rs.front, ScriptFilename: v.frontFile, Root: v.root}
 		}
 	}
@@ -314,19 +308,11 @@ func (rs *Resolver) frontController(v *rootView) Target {
 }
 
 // statMode returns the file type bits (S_IFMT) of name, symlinks
-// followed; ok is false if it cannot be stat'ed. When every file system
-// is local it is a raw system call (rawio.Fstatat): the one system call
-// between a client's read and FPM's write on fastcgi, it woke Go's
-// sysmon through Syscall whenever the server had been idle.
-func (v *rootView) statMode(name string) (mode uint32, ok bool) {
+// followed; ok is false if it cannot be stat'ed.
+func statMode(name string) (mode uint32, ok bool) {
 	var st unix.Stat_t
 	for {
-		var err error
-		if v.local {
-			err = rawio.Fstatat(unix.AT_FDCWD, name, &st, 0)
-		} else {
-			err = unix.Stat(name, &st)
-		}
+		err := unix.Stat(name, &st)
 		if err == nil {
 			return st.Mode & unix.S_IFMT, true
 		}

@@ -1,8 +1,7 @@
 //go:build linux && (amd64 || arm64)
 
-// Package rawio makes the system calls of a request's path (reading and
-// writing a socket, a stat) as raw system calls, without Go's system-call
-// bookkeeping.
+// Package rawio reads and writes a socket with raw system calls: the
+// reads and writes of net.Conn, without Go's system-call bookkeeping.
 //
 // Why: a read or write through net.Conn enters the kernel through
 // syscall.Syscall, which tells Go's scheduler that the goroutine may
@@ -16,10 +15,16 @@
 // write; rawio makes those calls with syscall.RawSyscall, and waits for
 // readiness on Go's network poller as net.Conn does (through
 // syscall.RawConn), so deadlines and Close work as they do for the
-// net.Conn. Fstatat does the same for a stat, on a machine whose file
-// systems all answer from memory or a local disk, never from a network
-// server (LocalFS); elsewhere callers use unix.Fstatat. Measured in
-// bench/README.md ("session 12").
+// net.Conn. Measured in bench/README.md ("session 12").
+//
+// Only sockets: a raw call cannot be preempted, so one that waits (a stat
+// on a disk that stalls) would hold its P and, at the next garbage
+// collection, stop every goroutine until it returns.
+//
+// Built with -race, the calls go through syscall.Read and syscall.Write
+// instead (rawio_race.go), whose annotations tell the race detector that
+// a write to a socket happens before the read of its bytes at the other
+// end, as for a net.Conn.
 //
 // A Conn does one Read and one Write at a time: callers serialize them
 // (net.Conn allows concurrent calls; none of fe-php's users needs them).
@@ -30,11 +35,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"syscall"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Conn reads and writes the socket of a net.Conn.
@@ -53,7 +55,8 @@ type Conn struct {
 	wbufs   [2][]byte
 	wn      int
 	werr    syscall.Errno
-	iov     [2]syscall.Iovec
+	wzero   bool      // the socket took 0 bytes without an error
+	rest    [2][]byte // what is left of wbufs, for sysWritev
 	writeFn func(fd uintptr) bool
 
 	// Peek's.
@@ -63,15 +66,18 @@ type Conn struct {
 	peekFn func(fd uintptr) bool
 }
 
-// New returns a Conn for the socket of a *net.TCPConn or *net.UnixConn,
-// or nil for any other net.Conn: a TLS connection, a pipe, or a wrapper,
-// whose Read or Write may do more than the system call.
+// New returns a Conn for the socket of a *net.TCPConn or a stream
+// *net.UnixConn, or nil for any other net.Conn: a TLS connection, a pipe,
+// or a wrapper, whose Read or Write may do more than the system call.
 func New(nc net.Conn) *Conn {
 	var sc syscall.Conn
 	switch nc := nc.(type) {
 	case *net.TCPConn:
 		sc = nc
 	case *net.UnixConn:
+		if a := nc.LocalAddr(); a == nil || a.Network() != "unix" {
+			return nil // a datagram socket: an empty message is no EOF
+		}
 		sc = nc
 	default:
 		return nil
@@ -114,10 +120,10 @@ func (c *Conn) Read(p []byte) (int, error) {
 // read is the poller's callback: false asks it to wait for readiness.
 func (c *Conn) read(fd uintptr) bool {
 	for {
-		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
+		n, e := sysRead(fd, c.rbuf)
 		switch e {
 		case 0:
-			c.rn = int(n)
+			c.rn = n
 			return true
 		case syscall.EINTR:
 			continue
@@ -139,13 +145,15 @@ func (c *Conn) Writev(p, q []byte) (int, error) {
 	if len(p)+len(q) == 0 {
 		return 0, nil
 	}
-	c.wbufs, c.wn, c.werr = [2][]byte{p, q}, 0, 0
+	c.wbufs, c.wn, c.werr, c.wzero = [2][]byte{p, q}, 0, 0, false
 	err := c.rc.Write(c.writeFn)
 	c.wbufs = [2][]byte{}
 	n := c.wn
 	switch {
 	case err != nil:
 		return n, c.pollError("write", err)
+	case c.wzero:
+		return n, c.opError("write", io.ErrUnexpectedEOF)
 	case c.werr != 0:
 		return n, c.opError("write", os.NewSyscallError("writev", c.werr))
 	}
@@ -161,26 +169,29 @@ func (c *Conn) write(fd uintptr) bool {
 				skip -= len(b)
 				continue
 			}
-			b = b[skip:]
+			c.rest[iovs] = b[skip:]
 			skip = 0
-			c.iov[iovs].Base = &b[0]
-			c.iov[iovs].SetLen(len(b))
 			iovs++
 		}
 		if iovs == 0 {
 			return true // all written
 		}
-		n, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&c.iov[0])), uintptr(iovs))
-		c.iov = [2]syscall.Iovec{} // no pointers into the buffers kept
-		switch e {
-		case 0:
-			c.wn += int(n)
-		case syscall.EINTR:
-		case syscall.EAGAIN:
+		n, e := sysWritev(fd, c.rest[:iovs])
+		c.rest = [2][]byte{} // no references to the buffers kept
+		switch {
+		case e == syscall.EINTR:
+		case e == syscall.EAGAIN:
 			return false
-		default:
+		case e != 0:
 			c.werr = e
 			return true
+		case n == 0:
+			// A stream socket never takes nothing without an error;
+			// do not spin on one that would (as internal/poll).
+			c.wzero = true
+			return true
+		default:
+			c.wn += n
 		}
 	}
 }
@@ -224,72 +235,4 @@ func (c *Conn) pollError(op string, err error) error {
 		err = oe.Err
 	}
 	return c.opError(op, err)
-}
-
-// Fstatat is unix.Fstatat (with unix.AT_FDCWD as dirfd, path may be
-// absolute) made as a raw system call. While it runs, its goroutine keeps
-// its P, as a blocking stat keeps an nginx worker: use it only when
-// LocalFS holds.
-func Fstatat(dirfd int, path string, st *unix.Stat_t, flags int) error {
-	p, err := unix.BytePtrFromString(path)
-	if err != nil {
-		return err
-	}
-	for {
-		_, _, e := unix.RawSyscall6(unix.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
-			uintptr(unsafe.Pointer(st)), uintptr(flags), 0, 0)
-		switch e {
-		case 0:
-			return nil
-		case unix.EINTR:
-		default:
-			return e
-		}
-	}
-}
-
-// LocalFS reports whether every file system mounted in this process's
-// mount namespace is local (ext2/3/4, XFS, Btrfs, F2FS, ZFS, SquashFS,
-// overlayfs, vfat, exFAT, ISO 9660) or virtual (tmpfs, ramfs, proc,
-// sysfs, cgroup, ...): then no stat, wherever a symlink leads, waits on
-// a server, and Fstatat may be used. A single NFS, CIFS, FUSE, autofs or
-// unknown mount makes it false. It reads /proc/self/mountinfo: call it
-// at start and when a document root changes, not per request.
-func LocalFS() bool {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	return localMounts(string(b))
-}
-
-// localMounts reports whether every mount of a mountinfo text has a file
-// system type of localTypes.
-func localMounts(mountinfo string) bool {
-	n := 0
-	for line := range strings.Lines(mountinfo) {
-		// ... mount point, options, optional fields, "-", type, source, ...
-		_, after, ok := strings.Cut(line, " - ")
-		if !ok {
-			return false
-		}
-		typ, _, _ := strings.Cut(after, " ")
-		if !localTypes[typ] {
-			return false
-		}
-		n++
-	}
-	return n > 0
-}
-
-// localTypes are the file systems whose stat never waits on another
-// machine: disks, memory, and the kernel's virtual ones.
-var localTypes = map[string]bool{
-	"ext2": true, "ext3": true, "ext4": true, "xfs": true, "btrfs": true, "f2fs": true,
-	"zfs": true, "squashfs": true, "overlay": true, "vfat": true, "exfat": true, "iso9660": true,
-	"tmpfs": true, "ramfs": true, "devtmpfs": true, "rootfs": true,
-	"proc": true, "sysfs": true, "cgroup": true, "cgroup2": true, "devpts": true, "mqueue": true,
-	"hugetlbfs": true, "debugfs": true, "tracefs": true, "securityfs": true, "pstore": true,
-	"bpf": true, "configfs": true, "fusectl": true, "binfmt_misc": true, "efivarfs": true,
-	"nsfs": true, "selinuxfs": true, "rpc_pipefs": true,
 }

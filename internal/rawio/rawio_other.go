@@ -5,8 +5,6 @@ package rawio
 import (
 	"errors"
 	"net"
-
-	"golang.org/x/sys/unix"
 )
 
 // Conn is for Linux on amd64 and arm64; New returns nil elsewhere, and
@@ -29,11 +27,3 @@ func (*Conn) Writev(_, _ []byte) (int, error) { return 0, errUnsupported }
 
 // Peek is never called: New returns nil.
 func (*Conn) Peek() (int, error) { return 0, errUnsupported }
-
-// LocalFS is false: Fstatat is not raw here.
-func LocalFS() bool { return false }
-
-// Fstatat is unix.Fstatat.
-func Fstatat(dirfd int, path string, st *unix.Stat_t, flags int) error {
-	return unix.Fstatat(dirfd, path, st, flags)
-}

@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // pair returns the two ends of a loopback TCP connection: the server's
@@ -233,66 +231,55 @@ func TestPeek(t *testing.T) {
 	}
 }
 
-func TestFstatat(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "f.php")
-	if err := os.WriteFile(file, []byte("<?php echo 1;"), 0o644); err != nil {
+// Under -race, bytes written through a Conn and read through a net.Conn
+// (a test's client) carry the writer's memory with them, as between two
+// net.Conns: no race is reported.
+func TestRaceDetectorSeesTheSocket(t *testing.T) {
+	server, client := pair(t)
+	c := New(server)
+	var handled string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		handled = "yes" // the handler's state, set before its response
+		c.Write([]byte("response"))
+	}()
+	buf := make([]byte, 8)
+	if _, err := io.ReadFull(client, buf); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink("f.php", filepath.Join(dir, "link.php")); err != nil {
-		t.Fatal(err)
+	if handled != "yes" {
+		t.Fatalf("handled = %q after the response", handled)
 	}
-	var want, got unix.Stat_t
-	if err := unix.Stat(file, &want); err != nil {
-		t.Fatal(err)
+	<-done
+
+	client.Write([]byte("request"))
+	var seen string
+	go func() {
+		seen = "request sent" // written before the client's write below
+		client.Write([]byte("!"))
+	}()
+	got := 0
+	for got < len("request!") {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
 	}
-	if err := Fstatat(unix.AT_FDCWD, file, &got, 0); err != nil || got.Ino != want.Ino || got.Mode != want.Mode || got.Size != want.Size {
-		t.Fatalf("Fstatat(%s) = %v, ino %d mode %o size %d; want ino %d mode %o size %d",
-			file, err, got.Ino, got.Mode, got.Size, want.Ino, want.Mode, want.Size)
-	}
-	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(dirfd)
-	got = unix.Stat_t{}
-	if err := Fstatat(dirfd, "link.php", &got, 0); err != nil || got.Ino != want.Ino {
-		t.Fatalf("Fstatat(dir, link.php) = %v, ino %d; want the link followed to ino %d", err, got.Ino, want.Ino)
-	}
-	if err := Fstatat(dirfd, "link.php", &got, unix.AT_SYMLINK_NOFOLLOW); err != nil || got.Mode&unix.S_IFMT != unix.S_IFLNK {
-		t.Fatalf("Fstatat(dir, link.php, AT_SYMLINK_NOFOLLOW) = %v, mode %o; want the link itself", err, got.Mode)
-	}
-	if err := Fstatat(dirfd, "missing.php", &got, 0); err != unix.ENOENT {
-		t.Fatalf("Fstatat(missing) = %v; want ENOENT", err)
-	}
-	if err := Fstatat(unix.AT_FDCWD, "a\x00b", &got, 0); err == nil {
-		t.Fatal("Fstatat of a path with a NUL byte succeeded")
+	if seen != "request sent" {
+		t.Fatalf("seen = %q", seen)
 	}
 }
 
-func TestLocalMounts(t *testing.T) {
-	const local = `22 28 0:21 / /proc rw,nosuid shared:12 - proc proc rw
-28 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
-30 28 0:25 / /dev/shm rw shared:3 - tmpfs tmpfs rw
-31 28 0:26 / /mnt/my\040disk rw - xfs /dev/vdb rw
-`
-	if !localMounts(local) {
-		t.Errorf("localMounts(ext4, proc, tmpfs, xfs) = false")
+func TestNewNotForDatagrams(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "g")
+	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, remote := range []string{
-		"40 28 0:50 / /srv/uploads rw,relatime shared:20 - nfs4 fs:/uploads rw,vers=4.2\n",
-		"41 28 0:51 / /mnt/share rw - cifs //nas/share rw\n",
-		"42 28 0:52 / /mnt/ssh rw - fuse.sshfs me@host: rw\n",
-		"43 28 0:53 / /net rw - autofs /etc/auto.net rw\n",
-		"44 28 0:54 / /x rw - somethingnew dev rw\n",
-	} {
-		if localMounts(local + remote) {
-			t.Errorf("localMounts with %q = true", remote)
-		}
+	defer pc.Close()
+	if New(pc) != nil {
+		t.Error("New(a unixgram socket) != nil: an empty datagram would read as EOF")
 	}
-	if localMounts("") || localMounts("garbage without a separator\n") {
-		t.Error("localMounts of an empty or malformed mountinfo = true")
-	}
-	// This machine's own answer, for the log.
-	t.Logf("LocalFS() here: %v", LocalFS())
 }

@@ -124,7 +124,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string
 func (h *Handler) stillSame(rel string, e *cachedFile) bool {
 	var st unix.Stat_t
 	if e.real == "" {
-		return h.root.fstatat(rel, &st) == nil && e.same(&st)
+		return unix.Fstatat(h.root.FD(), rel, &st, 0) == nil && e.same(&st)
 	}
 	fd, err := unix.Openat(h.root.FD(), rel, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {

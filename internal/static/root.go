@@ -8,10 +8,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
-
-	"github.com/fe-php/fe-php/internal/rawio"
 )
 
 // rootDir is the open root directory. When the configured root goes
@@ -27,11 +23,7 @@ type rootDir struct {
 
 	fd   atomic.Int64
 	real atomic.Pointer[string] // resolved path of fd, "" if unknown
-	// local: no file system mounted here waits on a server
-	// (rawio.LocalFS, checked at each open), so the per-request stat may
-	// be a raw system call.
-	local atomic.Bool
-	next  atomic.Int64 // UnixNano of the next re-resolution
+	next atomic.Int64           // UnixNano of the next re-resolution
 
 	mu     sync.Mutex
 	file   *os.File
@@ -49,7 +41,6 @@ func openRoot(path string, log *slog.Logger) (*rootDir, error) {
 	rd.fd.Store(int64(f.Fd()))
 	real := realPath(int(f.Fd()))
 	rd.real.Store(&real)
-	rd.local.Store(rawio.LocalFS())
 	if resolved, err := filepath.EvalSymlinks(path); err == nil && resolved != filepath.Clean(path) {
 		rd.watch = true
 	}
@@ -74,15 +65,6 @@ func (rd *rootDir) FD() int {
 		rd.refresh()
 	}
 	return int(rd.fd.Load())
-}
-
-// fstatat stats rel beneath the root, symlinks followed: with a raw
-// system call when every file system is local.
-func (rd *rootDir) fstatat(rel string, st *unix.Stat_t) error {
-	if rd.local.Load() {
-		return rawio.Fstatat(rd.FD(), rel, st, 0)
-	}
-	return unix.Fstatat(rd.FD(), rel, st, 0)
 }
 
 // Real is the root's resolved path ("" if unknown).
@@ -112,7 +94,6 @@ func (rd *rootDir) refresh() {
 	rd.file = f
 	real := realPath(int(f.Fd()))
 	rd.real.Store(&real)
-	rd.local.Store(rawio.LocalFS())
 	rd.fd.Store(int64(f.Fd()))
 	time.AfterFunc(time.Minute, func() { old.Close() })
 	rd.log.Info("static root changed", slog.String("root", rd.path), slog.String("now", real))
