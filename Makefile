@@ -41,6 +41,9 @@ vet: bridge
 # real php-fpm and real libphp, with the race detector.
 test: deps vet
 	$(GO) test $(GOTAGS) -race -count=1 ./...
+	# internal/rawio makes its raw system calls only without -race (under
+	# -race it uses syscall.Read/Write): run its users once that way too.
+	$(GO) test $(GOTAGS) -count=1 ./internal/rawio ./internal/http1 ./internal/fastcgi
 
 # The spec's SaaS recipe (examples/saas) on http://127.0.0.1:8080: embedded
 # PHP, an API, /admin/ on a php-fpm the demo starts, static assets (Ctrl-C
