@@ -11,9 +11,10 @@ import (
 // context.AfterFunc): most requests end sooner, and never pay for it.
 // The watch costs two goroutines and their wake-ups; at 1 ms, a server
 // whose requests queue for a FastCGI connection or a PHP slot paid that
-// for nearly every request (page.php on fastcgi, 32 clients: 1.0 context
-// switch and 60 us of CPU a request, bench/README.md "session 12"). 50 ms
-// is still well under anything a client that left would notice.
+// for nearly every request (page.php on fastcgi, 32 clients: 1.5-3
+// context switches and 60-90 us of CPU a request, bench/README.md
+// "session 12"). 50 ms is still well under anything a client that left
+// would notice.
 const watchAfter = 50 * time.Millisecond
 
 // reqCtx is a request's context: net/http's, cancelled when the client
