@@ -22,7 +22,7 @@
 // collection, stop every goroutine until it returns.
 //
 // Built with -race, the calls go through syscall.Read and syscall.Write
-// instead (rawio_race.go), whose annotations tell the race detector that
+// instead (sys_race.go), whose annotations tell the race detector that
 // a write to a socket happens before the read of its bytes at the other
 // end, as for a net.Conn.
 //
@@ -55,8 +55,7 @@ type Conn struct {
 	wbufs   [2][]byte
 	wn      int
 	werr    syscall.Errno
-	wzero   bool      // the socket took 0 bytes without an error
-	rest    [2][]byte // what is left of wbufs, for sysWritev
+	wzero   bool // the socket took 0 bytes without an error
 	writeFn func(fd uintptr) bool
 
 	// Peek's.
@@ -163,21 +162,21 @@ func (c *Conn) Writev(p, q []byte) (int, error) {
 // write is the poller's callback for Writev.
 func (c *Conn) write(fd uintptr) bool {
 	for {
+		var rest [2][]byte // what is left of wbufs
 		iovs, skip := 0, c.wn
 		for _, b := range c.wbufs {
 			if skip >= len(b) {
 				skip -= len(b)
 				continue
 			}
-			c.rest[iovs] = b[skip:]
+			rest[iovs] = b[skip:]
 			skip = 0
 			iovs++
 		}
 		if iovs == 0 {
 			return true // all written
 		}
-		n, e := sysWritev(fd, c.rest[:iovs])
-		c.rest = [2][]byte{} // no references to the buffers kept
+		n, e := sysWritev(fd, rest[:iovs])
 		switch {
 		case e == syscall.EINTR:
 		case e == syscall.EAGAIN:
