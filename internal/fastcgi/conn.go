@@ -208,11 +208,11 @@ func newConn(nc net.Conn, network, address string) *Conn {
 		created:  time.Now(),
 		bodyDone: make(chan struct{}, 1),
 	}
+	var r io.Reader = nc
 	if c.rawio != nil {
-		c.br = bufio.NewReaderSize(c.rawio, readBufSize)
-	} else {
-		c.br = bufio.NewReaderSize(nc, readBufSize)
+		r = c.rawio
 	}
+	c.br = bufio.NewReaderSize(r, readBufSize)
 	c.enc.buf = make([]byte, 0, 2048)
 	c.yield = c.enc.add
 	c.initCheck()
