@@ -344,6 +344,17 @@ run_logged() {
   fi
 }
 
+# apply_patches DIR LABEL PATCH...: applies each PATCH (-p1) to DIR in turn,
+# logging it as LABEL followed by its file name.
+apply_patches() {
+  local dir=$1 label=$2 p
+  shift 2
+  for p in "$@"; do
+    log "applying $label$(basename "$p")"
+    run_logged "patch $label$(basename "$p")" patch -d "$dir" -p1 --forward --batch -i "$p"
+  done
+}
+
 # ---------------------------------------------------------- deb-src entry
 has_bookworm_main_src() {
   apt-get indextargets --no-release-info --format '$(TARGET_OF)|$(RELEASE)|$(COMPONENT)' 2>/dev/null |
@@ -453,10 +464,7 @@ else
   rm -rf "$BUILD_DIR"
   cp -a "$SRC_DIR" "$BUILD_DIR"
   rm -f "$BUILD_DIR/.fe-php-src-ok"
-  for p in "${PATCHES[@]}"; do
-    log "applying $(basename "$p")"
-    run_logged "patch $(basename "$p")" patch -d "$BUILD_DIR" -p1 --forward --batch -i "$p"
-  done
+  apply_patches "$BUILD_DIR" "" "${PATCHES[@]}"
 fi
 cd "$BUILD_DIR"
 
@@ -546,10 +554,7 @@ for entry in "${PECL[@]}"; do
     rm -rf "$bdir"
     mkdir -p "$WORK/pecl-build"
     cp -a "$ext_src" "$bdir"
-    for p in "${ext_patches[@]}"; do
-      log "applying $ext/$(basename "$p")"
-      run_logged "patch $ext/$(basename "$p")" patch -d "$bdir" -p1 --forward --batch -i "$p"
-    done
+    apply_patches "$bdir" "$ext/" "${ext_patches[@]}"
     # shellcheck disable=SC2086  # flags are words
     (cd "$bdir" &&
       run_logged "phpize $ext" "$PREFIX/bin/phpize" &&
