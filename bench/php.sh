@@ -277,8 +277,7 @@ php_table() {
 			for (k = 1; k <= nc; k++) {
 				base = idx[order[k], "nginx+fpm"]
 				if (base && front[base] >= 0 && cpu[base] > front[base])
-					printf "%s%s: FPM alone %.1f us a request; a front costing nothing would serve %.2fx nginx+fpm", (k == 1 ? "\n" : ""), order[k], cpu[base] - front[base], cpu[base] / (cpu[base] - front[base])
-				if (base && front[base] >= 0 && cpu[base] > front[base]) print ""
+					printf "%s%s: FPM alone %.1f us a request; a front costing nothing would serve %.2fx nginx+fpm\n", (k == 1 ? "\n" : ""), order[k], cpu[base] - front[base], cpu[base] / (cpu[base] - front[base])
 			}
 			for (i = 1; i <= NR; i++) { if (oc[i] > 0.15) noisy = 1; if (err[i] > 0) errors = 1 }
 			if (noisy) print "\n**Other processes used more than 0.15 cores during some runs: those numbers are distorted.**"
