@@ -32,6 +32,7 @@ func BenchmarkSmallFile(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer h.Close()
+	settle(h)
 	for _, c := range []struct {
 		name, path string
 		cached     bool

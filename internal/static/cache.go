@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,12 +20,33 @@ import (
 // O_PATH open, fstat and readlink of /proc/self/fd: the same unchanged
 // file at the same resolved path, which resolvedForbidden has passed (a
 // renamed directory on the way changes no file, only that path).
+//
+// The check can only prove what the timestamps tell apart. The kernel
+// stamps a change with a coarse clock (a jiffy; a second or two on some
+// file systems), so a file rewritten in place at its old size within one
+// tick of the copy being read would pass it. A file is therefore cached
+// only once its ctime is settleTime old: any later change stamps a newer
+// ctime. Freshly written files take the full path until then.
 type smallCache struct {
 	mu    sync.RWMutex
 	m     map[string]*cachedFile
 	bytes int
 
 	hits, misses atomic.Uint64
+
+	// now is the clock that tells a settled file; tests move it on.
+	now func() time.Time
+}
+
+// settleTime is how old a file's last change (ctime) must be before the
+// cache keeps it: longer than the coarsest timestamp tick in use (FAT's
+// two seconds).
+const settleTime = 3 * time.Second
+
+// settled reports whether a file last changed at ctime is old enough to
+// cache.
+func (c *smallCache) settled(ctime unix.Timespec) bool {
+	return c.now().Sub(time.Unix(ctime.Unix())) >= settleTime
 }
 
 // CacheStats reports how many plain GET and HEAD requests for a file the
@@ -50,7 +72,9 @@ type cachedFile struct {
 	length       []string
 }
 
-func newSmallCache() *smallCache { return &smallCache{m: map[string]*cachedFile{}} }
+func newSmallCache() *smallCache {
+	return &smallCache{m: map[string]*cachedFile{}, now: time.Now}
+}
 
 func (c *smallCache) get(rel string) *cachedFile {
 	c.mu.RLock()
@@ -134,8 +158,12 @@ func (h *Handler) stillSame(rel string, e *cachedFile) bool {
 	return unix.Fstat(fd, &st) == nil && e.same(&st) && realPath(fd) == e.real
 }
 
-// remember caches a small file just read whole, with the headers sent.
+// remember caches a small file just read whole, with the headers sent,
+// if it has settled.
 func (h *Handler) remember(rel string, f *file, body []byte, hdr http.Header) {
+	if !h.cache.settled(f.st.Ctim) {
+		return
+	}
 	h.cache.put(rel, &cachedFile{
 		dev: f.st.Dev, ino: f.st.Ino, size: f.st.Size, mtime: f.st.Mtim, ctime: f.st.Ctim,
 		real:         f.real,

@@ -18,6 +18,41 @@ func getBody(t *testing.T, h http.Handler, path string) (int, string) {
 	return rec.Code, string(b)
 }
 
+// settle moves h's cache clock past settleTime, so that files a test has
+// just written count as settled and are cached.
+func settle(h *Handler) {
+	h.cache.now = func() time.Time { return time.Now().Add(time.Hour) }
+}
+
+// A file changed less than settleTime ago is served but not cached: a
+// same-size rewrite within the same timestamp tick would pass the
+// revalidation and the old bytes would be served on.
+func TestSmallCacheWaitsForSettledFiles(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "a.txt"), []byte("fresh"), 0o644)
+	h, err := New(Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for i := range 2 {
+		if code, body := getBody(t, h, "/a.txt"); code != 200 || body != "fresh" {
+			t.Fatalf("GET %d: %d %q", i, code, body)
+		}
+	}
+	if h.cache.get("a.txt") != nil {
+		t.Fatal("a file changed just now was cached")
+	}
+	if hits, _ := h.CacheStats(); hits != 0 {
+		t.Fatalf("%d answers from the cache for a fresh file", hits)
+	}
+	h.cache.now = func() time.Time { return time.Now().Add(settleTime) }
+	getBody(t, h, "/a.txt")
+	if h.cache.get("a.txt") == nil {
+		t.Fatalf("a file last changed %v ago was not cached", settleTime)
+	}
+}
+
 // The small-file cache never serves a changed, replaced or escaped file.
 func TestSmallCacheRevalidates(t *testing.T) {
 	dir := t.TempDir()
@@ -31,6 +66,7 @@ func TestSmallCacheRevalidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
+	settle(h)
 
 	for i := 0; i < 2; i++ { // the second answer comes from the cache
 		if code, body := getBody(t, h, "/a.txt"); code != 200 || body != "first" {
@@ -117,6 +153,7 @@ func TestSmallCacheRechecksSymlinkTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
+	settle(h)
 	for i := range 2 {
 		if code, body := getBody(t, h, "/style.css"); code != 200 || body != "A-CSS" {
 			t.Fatalf("GET %d: %d %q", i, code, body)
@@ -146,6 +183,7 @@ func TestCacheStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
+	settle(h)
 	for range 3 {
 		if code, _ := getBody(t, h, "/a.txt"); code != 200 {
 			t.Fatalf("GET /a.txt: %d", code)
