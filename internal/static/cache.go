@@ -13,8 +13,9 @@ import (
 // smallCache keeps the bytes and response headers of small files sent
 // whole, so that sending one again costs a single fstatat, which proves it
 // is still the same unchanged file (device, inode, size, mtime, ctime),
-// instead of openat2, fstat, read and close. Nothing stale is ever served:
-// a changed or replaced file fails the check and takes the full path
+// instead of openat2, fstat, read and close. Nothing stale is served (with
+// the two rules below): a changed or replaced file fails the check and
+// takes the full path
 // (whose openat2 also re-checks that the path stays inside the root).
 // A file that was reached through a symlink is proved, instead, by an
 // O_PATH open, fstat and readlink of /proc/self/fd: the same unchanged
@@ -26,7 +27,10 @@ import (
 // file systems), so a file rewritten in place at its old size within one
 // tick of the copy being read would pass it. A file is therefore cached
 // only once its ctime is settleTime old: any later change stamps a newer
-// ctime. Freshly written files take the full path until then.
+// ctime. Freshly written files take the full path until then. And only
+// files on a local file system are cached (localFSType): on NFS, SMB or
+// FUSE a stat may answer from the client's attribute cache while an open
+// asks the server, so a copy could outlive a change made on another host.
 type smallCache struct {
 	mu    sync.RWMutex
 	m     map[string]*cachedFile
@@ -56,9 +60,17 @@ func (h *Handler) CacheStats() (hits, misses uint64) {
 	return h.cache.hits.Load(), h.cache.misses.Load()
 }
 
-// cacheMaxBytes bounds the cached file bytes; past it the cache starts
-// over (simple, and a site's hot small files refill it at once).
+// cacheMaxBytes bounds the cache's memory, the file bytes and
+// entryOverhead an entry; past it the cache starts over (simple, and a
+// site's hot small files refill it at once).
 const cacheMaxBytes = 16 << 20
+
+// entryOverhead is what an entry costs besides its bytes and name (the
+// struct, its headers, the map slot): empty files and many names for one
+// file (a case-insensitive mount) count too.
+const entryOverhead = 512
+
+func (e *cachedFile) cost(rel string) int { return len(e.body) + len(rel) + entryOverhead }
 
 type cachedFile struct {
 	real         string // resolved path, if reached through a symlink
@@ -66,7 +78,9 @@ type cachedFile struct {
 	size         int64
 	mtime, ctime unix.Timespec
 	body         []byte
-	compressible bool
+	// vary: the file's type (by its name) is one a precompressed
+	// sibling may stand in for, so the answer varies by Accept-Encoding.
+	vary         bool
 	ctype, etag  []string
 	lastModified []string
 	length       []string
@@ -87,14 +101,14 @@ func (c *smallCache) put(rel string, e *cachedFile) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old := c.m[rel]; old != nil {
-		c.bytes -= len(old.body)
+		c.bytes -= old.cost(rel)
 	}
-	if c.bytes+len(e.body) > cacheMaxBytes {
+	if c.bytes+e.cost(rel) > cacheMaxBytes {
 		clear(c.m)
 		c.bytes = 0
 	}
 	c.m[rel] = e
-	c.bytes += len(e.body)
+	c.bytes += e.cost(rel)
 }
 
 // same reports whether st describes the file e was read from, unchanged.
@@ -114,7 +128,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string
 		h.cache.misses.Add(1)
 		return false
 	}
-	if e.compressible && h.opts.Precompressed && len(acceptedEncodings(r.Header.Get("Accept-Encoding"))) > 0 {
+	if e.vary && len(acceptedEncodings(r.Header.Get("Accept-Encoding"))) > 0 {
 		return false // a precompressed sibling may be the answer
 	}
 	if !h.stillSame(rel, e) {
@@ -127,7 +141,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string
 	if h.opts.CacheControl != "" {
 		hdr["Cache-Control"] = []string{h.opts.CacheControl}
 	}
-	if e.compressible && h.opts.Precompressed {
+	if e.vary {
 		hdr["Vary"] = varyAcceptEncoding
 	}
 	hdr["Etag"] = e.etag
@@ -159,19 +173,45 @@ func (h *Handler) stillSame(rel string, e *cachedFile) bool {
 }
 
 // remember caches a small file just read whole, with the headers sent,
-// if it has settled.
+// if it has settled and lives on a local file system.
 func (h *Handler) remember(rel string, f *file, body []byte, hdr http.Header) {
 	if !h.cache.settled(f.st.Ctim) {
+		return
+	}
+	var fs unix.Statfs_t
+	if unix.Fstatfs(f.fd, &fs) != nil || !localFSType(int64(fs.Type)) {
 		return
 	}
 	h.cache.put(rel, &cachedFile{
 		dev: f.st.Dev, ino: f.st.Ino, size: f.st.Size, mtime: f.st.Mtim, ctime: f.st.Ctim,
 		real:         f.real,
 		body:         append([]byte(nil), body...),
-		compressible: compressible(hdr.Get("Content-Type")),
+		vary:         hdr["Vary"] != nil,
 		ctype:        hdr["Content-Type"],
 		etag:         hdr["Etag"],
 		lastModified: hdr["Last-Modified"],
 		length:       hdr["Content-Length"],
 	})
 }
+
+// localFSType reports whether a file system type (statfs's f_type) is a
+// local one, whose stat describes the file as it is now. Unknown types
+// count as not local: they are served, not cached.
+func localFSType(t int64) bool {
+	switch t {
+	case unix.EXT4_SUPER_MAGIC, // also ext2 and ext3
+		unix.XFS_SUPER_MAGIC,
+		unix.BTRFS_SUPER_MAGIC,
+		unix.F2FS_SUPER_MAGIC,
+		unix.TMPFS_MAGIC,
+		unix.RAMFS_MAGIC,
+		unix.SQUASHFS_MAGIC,
+		unix.OVERLAYFS_SUPER_MAGIC, // containers' root file system
+		zfsSuperMagic:
+		return true
+	}
+	return false
+}
+
+// zfsSuperMagic is ZFS on Linux's f_type (not in x/sys/unix).
+const zfsSuperMagic = 0x2fc12fc1

@@ -1,6 +1,7 @@
 package static
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func getBody(t *testing.T, h http.Handler, path string) (int, string) {
@@ -196,5 +199,90 @@ func TestCacheStats(t *testing.T) {
 	getBody(t, h, "/a.txt")
 	if hits, misses := h.WithFallback().CacheStats(); hits != 2 || misses != 2 {
 		t.Errorf("after a change: hits %d, misses %d; want 2 and 2", hits, misses)
+	}
+}
+
+// Only local file systems are cached: on NFS, SMB and FUSE a stat may
+// answer from an attribute cache while the file changed on the server.
+func TestLocalFSType(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		magic int64
+		local bool
+	}{
+		{"ext4", unix.EXT4_SUPER_MAGIC, true},
+		{"xfs", unix.XFS_SUPER_MAGIC, true},
+		{"tmpfs", unix.TMPFS_MAGIC, true},
+		{"overlay", unix.OVERLAYFS_SUPER_MAGIC, true},
+		{"nfs", unix.NFS_SUPER_MAGIC, false},
+		{"cifs", unix.CIFS_SUPER_MAGIC, false},
+		{"smb2", unix.SMB2_SUPER_MAGIC, false},
+		{"fuse", unix.FUSE_SUPER_MAGIC, false},
+		{"unknown", 0x12345678, false},
+	} {
+		if got := localFSType(c.magic); got != c.local {
+			t.Errorf("%s: local %v, want %v", c.name, got, c.local)
+		}
+	}
+	// This machine's temporary directory is one of the local ones, or
+	// the cache tests above would not see a hit.
+	var fs unix.Statfs_t
+	if err := unix.Statfs(t.TempDir(), &fs); err != nil || !localFSType(int64(fs.Type)) {
+		t.Errorf("the test directory's file system (type %#x, %v) does not count as local", fs.Type, err)
+	}
+}
+
+// The bound counts each entry, not only its bytes: names of empty files
+// cannot grow the cache without limit.
+func TestSmallCacheBoundsEntries(t *testing.T) {
+	c := newSmallCache()
+	n := cacheMaxBytes/entryOverhead + 100
+	for i := range n {
+		c.put(fmt.Sprintf("empty-%d.txt", i), &cachedFile{})
+	}
+	if len(c.m) >= n || c.bytes > cacheMaxBytes {
+		t.Errorf("%d empty files: %d entries, %d bytes counted; want fewer than %d and at most %d",
+			n, len(c.m), c.bytes, n, cacheMaxBytes)
+	}
+}
+
+// HEAD answers with GET's headers, from the cache or not: a type sniffed
+// from the bytes when the name has none, the same Vary.
+func TestHeadHasGetsHeaders(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "README"), []byte("plain words\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "blob"), []byte("\x00\x01\x02binary"), 0o644)
+	h, err := New(Options{Root: root, Precompressed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	heads := func(method, path string) http.Header {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		if rec.Code != 200 {
+			t.Fatalf("%s %s: %d", method, path, rec.Code)
+		}
+		return rec.Result().Header
+	}
+	for _, p := range []string{"/README", "/blob"} {
+		want := heads("GET", p) // not cached: the file is fresh
+		for _, when := range []string{"fresh", "cached"} {
+			if when == "cached" {
+				settle(h)
+				heads("GET", p)
+				if h.cache.get(p[1:]) == nil {
+					t.Fatalf("%s was not cached", p)
+				}
+			}
+			for _, m := range []string{"HEAD", "GET"} {
+				got := heads(m, p)
+				for _, k := range []string{"Content-Type", "Content-Length", "Vary", "Etag", "Last-Modified"} {
+					if got.Get(k) != want.Get(k) {
+						t.Errorf("%s %s (%s): %s %q, want GET's %q", m, p, when, k, got.Get(k), want.Get(k))
+					}
+				}
+			}
+		}
 	}
 }

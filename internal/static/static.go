@@ -477,10 +477,8 @@ func (h *Handler) serveSmall(w http.ResponseWriter, r *http.Request, f *file, ca
 	hdr["Last-Modified"] = []string{f.modTime().UTC().Format(http.TimeFormat)}
 	hdr["Content-Length"] = []string{strconv.FormatInt(size, 10)}
 	hdr["Accept-Ranges"] = acceptRangesBytes
-	if r.Method == http.MethodHead {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
+	// A HEAD reads the file too: its answer has GET's Content-Type,
+	// sniffed from the bytes when the name says nothing.
 	bp := smallBufs.Get().(*[]byte)
 	defer smallBufs.Put(bp)
 	buf := (*bp)[:size]
@@ -497,6 +495,10 @@ func (h *Handler) serveSmall(w http.ResponseWriter, r *http.Request, f *file, ca
 	}
 	if cacheKey != "" {
 		h.remember(cacheKey, f, buf, hdr)
+	}
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return
 	}
 	w.Write(buf)
 }
