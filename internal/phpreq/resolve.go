@@ -18,9 +18,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fe-php/fe-php/internal/docroot"
 )
 
 // Options configures a Resolver.
@@ -42,6 +43,10 @@ type Options struct {
 	// means {"index.php"}. A ".php" one runs, another is sent as a file
 	// (never a PHP source under another extension).
 	IndexFiles []string
+	// Root, if set, is DocumentRoot opened already and shared with the
+	// static handlers on it, so that all switch releases together. Nil:
+	// NewResolver opens it (Close closes it).
+	Root *docroot.Root
 }
 
 // Resolver maps request paths to scripts under a document root and builds
@@ -52,12 +57,11 @@ type Resolver struct {
 	root string
 	// front is the front controller's URL path, "" if there is none.
 	front string
-	// view is the root as requests see it now; watch says that the
-	// configured root goes through a symlink, re-resolved at most once a
-	// second (next: UnixNano of the next check).
+	// dir follows the root through its symlinks; view is what requests
+	// need of its current Dir, made again when the Dir changes.
+	dir   *docroot.Root
+	owned bool
 	view  atomic.Pointer[rootView]
-	watch bool
-	next  atomic.Int64
 	// local caches the strings of the server's local addresses
 	// (SERVER_ADDR, SERVER_PORT): copy on write, a handful of entries.
 	local atomic.Pointer[[]localAddr]
@@ -69,6 +73,7 @@ type Resolver struct {
 // request arrives, so that OPcache (which caches by path, even without
 // validate_timestamps) runs the new release after a switch.
 type rootView struct {
+	dir *docroot.Dir // what the view was made of
 	// root is DOCUMENT_ROOT; prefix is what a URL path is appended to for
 	// a file name: root, or "" when root is "/".
 	root, prefix string
@@ -76,25 +81,23 @@ type rootView struct {
 	frontFile string
 }
 
-func (rs *Resolver) newView(root string) *rootView {
-	v := &rootView{root: root, prefix: strings.TrimSuffix(root, "/")}
+func (rs *Resolver) newView(d *docroot.Dir) *rootView {
+	v := &rootView{dir: d, root: d.Path, prefix: strings.TrimSuffix(d.Path, "/")}
 	if rs.front != "" {
 		v.frontFile = v.prefix + rs.front
 	}
 	return v
 }
 
-// current is the root for a request: re-resolved when a check is due.
+// current is the root for a request, as the shared Root sees it now.
 func (rs *Resolver) current() *rootView {
-	if rs.watch {
-		now := time.Now().UnixNano()
-		if next := rs.next.Load(); now >= next && rs.next.CompareAndSwap(next, now+int64(time.Second)) {
-			if real, err := filepath.EvalSymlinks(rs.root); err == nil && real != rs.view.Load().root {
-				rs.view.Store(rs.newView(real))
-			}
-		}
+	d := rs.dir.Dir()
+	if v := rs.view.Load(); v != nil && v.dir == d {
+		return v
 	}
-	return rs.view.Load()
+	v := rs.newView(d)
+	rs.view.Store(v)
+	return v
 }
 
 // NewResolver checks opts and returns a Resolver. It fails when the
@@ -135,13 +138,25 @@ func NewResolver(opts Options) (*Resolver, error) {
 		rs.front = fc
 		rs.opts.FrontController = fc
 	}
-	real, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return nil, fmt.Errorf("phpreq: document root %q: %w", root, err)
+	rs.dir = opts.Root
+	if rs.dir == nil {
+		if rs.dir, err = docroot.Open(root, nil); err != nil {
+			return nil, fmt.Errorf("phpreq: document root %q: %w", root, err)
+		}
+		rs.owned = true
+	} else if rs.dir.Path() != root {
+		return nil, fmt.Errorf("phpreq: document root %q opened as %q", root, rs.dir.Path())
 	}
-	rs.watch = real != root
-	rs.view.Store(rs.newView(real))
+	rs.current()
 	return rs, nil
+}
+
+// Close releases the document root, if NewResolver opened it.
+func (rs *Resolver) Close() error {
+	if !rs.owned {
+		return nil
+	}
+	return rs.dir.Close()
 }
 
 // DocumentRoot returns the document root requests see now: the

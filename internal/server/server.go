@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 	"github.com/fe-php/fe-php/internal/certs"
 	"github.com/fe-php/fe-php/internal/compress"
 	"github.com/fe-php/fe-php/internal/config"
+	"github.com/fe-php/fe-php/internal/docroot"
 	"github.com/fe-php/fe-php/internal/embed"
 	"github.com/fe-php/fe-php/internal/fastcgi"
 	"github.com/fe-php/fe-php/internal/fpm"
@@ -83,6 +85,7 @@ type Server struct {
 	embedded *embed.Backend                  // nil unless used
 	fpmPools []*fpmPool                      // the FPM pools some route uses
 	statics  []*static.Handler               // every static handler, for the cache metrics
+	roots    map[string]*docroot.Root        // open directories by path, shared by their handlers
 	outputs  map[string]*phpreq.OutputLimits // by PHP backend, for the spool metrics
 	draining atomic.Bool                     // SIGTERM received: /readyz fails
 }
@@ -111,6 +114,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			TempDir:    cfg.Server.TempDir,
 		},
 		outputs: map[string]*phpreq.OutputLimits{},
+		roots:   map[string]*docroot.Root{},
 	}
 	if cfg.Admin.Listen != "" {
 		s.metrics = metrics.New()
@@ -193,9 +197,14 @@ func (s *Server) buildBackend(name string) (http.Handler, error) {
 // settings (the PHP backends use one on the document root for the
 // non-PHP files that live beside the scripts).
 func (s *Server) newStatic(root string) (*static.Handler, error) {
+	dir, err := s.docRoot(root)
+	if err != nil {
+		return nil, err
+	}
 	sf := &s.cfg.Backend.StaticFiles
 	h, err := static.New(static.Options{
 		Root:                     root,
+		Dir:                      dir,
 		IndexFiles:               sf.IndexFiles,
 		CacheControl:             sf.CacheControl,
 		Precompressed:            sf.Precompressed,
@@ -210,11 +219,36 @@ func (s *Server) newStatic(root string) (*static.Handler, error) {
 	return h, nil
 }
 
+// docRoot opens path as a document root, or returns the one open for it
+// already: the handlers serving from one path share it, so that all of
+// them switch releases at the same instant.
+func (s *Server) docRoot(path string) (*docroot.Root, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if r := s.roots[abs]; r != nil {
+		return r, nil
+	}
+	r, err := docroot.Open(abs, s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.roots[abs] = r
+	s.closers = append(s.closers, r.Close)
+	return r, nil
+}
+
 // phpHandler builds the PHP pipeline around runner, with its own
 // resolver and a static handler on the document root for the non-PHP
 // files beside the scripts.
 func (s *Server) phpHandler(backend string, runner phpreq.Runner) (http.Handler, error) {
+	root, err := s.docRoot(s.cfg.PHP.DocumentRoot)
+	if err != nil {
+		return nil, err
+	}
 	resolver, err := phpreq.NewResolver(phpreq.Options{
+		Root:            root,
 		DocumentRoot:    s.cfg.PHP.DocumentRoot,
 		FrontController: s.cfg.PHP.FrontController,
 		IndexFiles:      s.cfg.PHP.IndexFiles,

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fe-php/fe-php/internal/docroot"
 )
 
 // smallCache keeps the bytes and response headers of small files sent
@@ -119,7 +121,7 @@ func (e *cachedFile) same(st *unix.Stat_t) bool {
 
 // serveCached sends rel from the cache when it can; false means the
 // caller takes the full path.
-func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string) bool {
+func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, d *docroot.Dir, rel string) bool {
 	if rel == "" || strings.HasSuffix(rel, "/") || !isPlainGet(r) {
 		return false
 	}
@@ -131,7 +133,7 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string
 	if e.vary && len(acceptedEncodings(r.Header.Get("Accept-Encoding"))) > 0 {
 		return false // a precompressed sibling may be the answer
 	}
-	if !h.stillSame(rel, e) {
+	if !stillSame(d, rel, e) {
 		h.cache.misses.Add(1)
 		return false
 	}
@@ -159,17 +161,17 @@ func (h *Handler) serveCached(w http.ResponseWriter, r *http.Request, rel string
 // stillSame reports whether rel still names the unchanged file e was
 // read from, at the same resolved path if it was reached through a
 // symlink.
-func (h *Handler) stillSame(rel string, e *cachedFile) bool {
+func stillSame(d *docroot.Dir, rel string, e *cachedFile) bool {
 	var st unix.Stat_t
 	if e.real == "" {
-		return unix.Fstatat(h.root.FD(), rel, &st, 0) == nil && e.same(&st)
+		return unix.Fstatat(d.FD, rel, &st, 0) == nil && e.same(&st)
 	}
-	fd, err := unix.Openat(h.root.FD(), rel, unix.O_PATH|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(d.FD, rel, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false
 	}
 	defer unix.Close(fd)
-	return unix.Fstat(fd, &st) == nil && e.same(&st) && realPath(fd) == e.real
+	return unix.Fstat(fd, &st) == nil && e.same(&st) && docroot.RealPath(fd) == e.real
 }
 
 // remember caches a small file just read whole, with the headers sent,

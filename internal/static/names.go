@@ -4,6 +4,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/fe-php/fe-php/internal/docroot"
 	"github.com/fe-php/fe-php/internal/phpreq"
 )
 
@@ -80,16 +81,15 @@ func isAlnum(c byte) bool {
 // It also returns the resolved path, which the small-file cache keeps.
 // Without /proc (the root's resolved path is unknown) nothing can be
 // checked, and only the request path is.
-func (h *Handler) resolvedForbidden(fd int) (real, why string) {
-	rootReal := h.root.Real()
-	if rootReal == "" {
+func resolvedForbidden(d *docroot.Dir, fd int) (real, why string) {
+	if d.Real == "" {
 		return "", ""
 	}
-	real = realPath(fd)
+	real = docroot.RealPath(fd)
 	if real == "" {
 		return "", "resolved path unknown"
 	}
-	return real, forbidden(unshared(real, rootReal))
+	return real, forbidden(unshared(real, d.Real))
 }
 
 // unshared returns the part of the resolved path p below the deepest

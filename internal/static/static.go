@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fe-php/fe-php/internal/docroot"
 )
 
 // Options configures a Handler.
@@ -57,13 +59,18 @@ type Options struct {
 	// Logger receives why a file was not served (at debug level), so
 	// that a 404 for a file that exists can be explained.
 	Logger *slog.Logger
+	// Dir, if set, is Root opened already and shared with the other
+	// handlers serving from it (they switch releases together); the
+	// Handler does not close it. Nil: New opens Root itself.
+	Dir *docroot.Root
 }
 
 // Handler serves files under a root directory. Create it with New.
 type Handler struct {
 	opts  Options
-	root  *rootDir // files are opened beneath it
-	index []string // opts.IndexFiles without PHP sources and others never sent
+	root  *docroot.Root // files are opened beneath its Dir
+	owned bool          // New opened root: Close closes it
+	index []string      // opts.IndexFiles without PHP sources and others never sent
 	cache *smallCache
 	log   *slog.Logger
 }
@@ -74,11 +81,14 @@ func New(opts Options) (*Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	root, err := openRoot(opts.Root, log)
-	if err != nil {
-		return nil, err
+	h := &Handler{opts: opts, root: opts.Dir, log: log, cache: newSmallCache()}
+	if h.root == nil {
+		root, err := docroot.Open(opts.Root, log)
+		if err != nil {
+			return nil, err
+		}
+		h.root, h.owned = root, true
 	}
-	h := &Handler{opts: opts, root: root, log: log, cache: newSmallCache()}
 	for _, name := range opts.IndexFiles {
 		if forbidden("/"+name) == "" {
 			h.index = append(h.index, name)
@@ -87,8 +97,13 @@ func New(opts Options) (*Handler, error) {
 	return h, nil
 }
 
-// Close releases the root directory.
-func (h *Handler) Close() error { return h.root.Close() }
+// Close releases the root directory, if New opened it.
+func (h *Handler) Close() error {
+	if !h.owned {
+		return nil
+	}
+	return h.root.Close()
+}
 
 // WithFallback returns a Handler on the same root whose Fallback is on.
 func (h *Handler) WithFallback() *Handler {
@@ -113,11 +128,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rel := strings.TrimPrefix(upath, "/")
-	if h.serveCached(w, r, rel) {
+	d := h.root.Dir() // one release for the whole request
+	if h.serveCached(w, r, d, rel) {
 		return
 	}
 	cacheKey := rel // only a file named by the path itself is cached
-	f, err := h.open(rel)
+	f, err := h.open(d, rel)
 	if err == nil && f.isDir() {
 		cacheKey = ""
 		f.Close()
@@ -125,7 +141,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			redirectToDir(w, r)
 			return
 		}
-		f, rel, err = h.openIndex(rel)
+		f, rel, err = h.openIndex(d, rel)
 		if err != nil {
 			h.notServed(w, r, upath, "directory has no index file", http.StatusForbidden)
 			return
@@ -133,9 +149,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if h.opts.Fallback && isNotExist(err) && len(h.index) > 0 {
-			if f, err = h.open(h.index[0]); err == nil {
+			if f, err = h.open(d, h.index[0]); err == nil {
 				defer f.Close()
-				h.serveFile(w, r, f, h.index[0], "")
+				h.serveFile(w, r, d, f, h.index[0], "")
 				return
 			}
 		}
@@ -147,7 +163,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notServed(w, r, upath, "not a regular file", http.StatusNotFound)
 		return
 	}
-	h.serveFile(w, r, f, rel, cacheKey)
+	h.serveFile(w, r, d, f, rel, cacheKey)
 }
 
 // notServed answers with status and logs the URI-to-file mapping, so
@@ -168,20 +184,20 @@ func (h *Handler) notServed(w http.ResponseWriter, r *http.Request, upath, why s
 // the kernel enforces that nothing (symlink or "..") resolves outside it.
 // A file reached through a symlink is served only if resolvedForbidden
 // finds nothing against where it ended up.
-func (h *Handler) open(rel string) (*file, error) {
+func (h *Handler) open(d *docroot.Dir, rel string) (*file, error) {
 	if rel == "" {
 		rel = "."
 	}
 	const flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NONBLOCK | unix.O_NOCTTY
 	// The common case first, at no extra cost: no symlink on the way, so
 	// the file's name is rel, which forbidden has judged already.
-	fd, err := openat2(h.root.FD(), rel, flags, unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS)
+	fd, err := openat2(d.FD, rel, flags, unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS)
 	var real string
 	if err == unix.ELOOP || err == unix.EXDEV || err == unix.ENOSYS {
 		// A symlink (or a loop), or no openat2 to tell.
-		if fd, err = h.openFollowing(rel, flags); err == nil {
+		if fd, err = h.openFollowing(d, rel, flags); err == nil {
 			var why string
-			if real, why = h.resolvedForbidden(fd); why != "" {
+			if real, why = resolvedForbidden(d, fd); why != "" {
 				unix.Close(fd)
 				return nil, &os.PathError{Op: "open", Path: rel, Err: refusedError("symlink target: " + why)}
 			}
@@ -200,15 +216,15 @@ func (h *Handler) open(rel string) (*file, error) {
 
 // openFollowing opens rel beneath the root following symlinks: those
 // that resolve inside the root, or any with AllowSymlinksOutsideRoot.
-func (h *Handler) openFollowing(rel string, flags int) (int, error) {
+func (h *Handler) openFollowing(d *docroot.Dir, rel string, flags int) (int, error) {
 	if h.opts.AllowSymlinksOutsideRoot {
-		return unix.Openat(h.root.FD(), rel, flags, 0)
+		return unix.Openat(d.FD, rel, flags, 0)
 	}
-	fd, err := openBeneath(h.root.FD(), rel, flags)
+	fd, err := openBeneath(d.FD, rel, flags)
 	if err == unix.EXDEV {
 		// An absolute symlink, or one whose target leaves the root
 		// and comes back: allowed if it ends up inside the root.
-		fd, err = h.openResolvedInside(rel, flags)
+		fd, err = openResolvedInside(d, rel, flags)
 	}
 	return fd, err
 }
@@ -301,30 +317,20 @@ func openBeneath(dirfd int, rel string, flags int) (int, error) {
 // and keeps the file only if its resolved path is inside the root. It
 // resolves to an O_PATH descriptor first, so that nothing outside the
 // root (a device, a FIFO) is ever really opened.
-func (h *Handler) openResolvedInside(rel string, flags int) (int, error) {
-	rootReal := h.root.Real()
-	if rootReal == "" {
+func openResolvedInside(d *docroot.Dir, rel string, flags int) (int, error) {
+	if d.Real == "" {
 		return -1, unix.EXDEV
 	}
-	pfd, err := unix.Openat(h.root.FD(), rel, unix.O_PATH|unix.O_CLOEXEC, 0)
+	pfd, err := unix.Openat(d.FD, rel, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
 	defer unix.Close(pfd)
-	if !within(realPath(pfd), rootReal) {
+	if !within(docroot.RealPath(pfd), d.Real) {
 		return -1, unix.EXDEV
 	}
 	// Reopen the very file pfd resolved to, for reading.
 	return unix.Open("/proc/self/fd/"+strconv.Itoa(pfd), flags, 0)
-}
-
-// realPath is the path the kernel resolved fd to ("" if unknown).
-func realPath(fd int) string {
-	p, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-	if err != nil || !strings.HasPrefix(p, "/") {
-		return ""
-	}
-	return p
 }
 
 // within reports whether the resolved path p is dir or beneath it.
@@ -364,12 +370,12 @@ func openBeneathSlow(dirfd int, rel string, flags int) (int, error) {
 // openIndex opens the first index file that exists in directory rel and
 // returns it with its path (so that its name gives the Content-Type). A
 // PHP index file is never opened: its source is not for sending.
-func (h *Handler) openIndex(rel string) (*file, string, error) {
+func (h *Handler) openIndex(d *docroot.Dir, rel string) (*file, string, error) {
 	err := error(os.ErrNotExist)
 	for _, name := range h.index {
 		irel := path.Join(rel, name)
 		var f *file
-		if f, err = h.open(irel); err == nil {
+		if f, err = h.open(d, irel); err == nil {
 			if f.isRegular() {
 				return f, irel, nil
 			}
@@ -411,7 +417,7 @@ func statusFor(err error) int {
 
 // serveFile sends f, or a precompressed sibling of it; a small identity
 // body is cached under cacheKey unless that is "".
-func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *file, rel, cacheKey string) {
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, d *docroot.Dir, f *file, rel, cacheKey string) {
 	hdr := w.Header()
 	ctype := mime.TypeByExtension(path.Ext(rel))
 	if ctype != "" {
@@ -423,7 +429,7 @@ func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, f *file, rel
 	if h.opts.Precompressed && compressible(ctype) {
 		hdr["Vary"] = varyAcceptEncoding
 		for _, enc := range acceptedEncodings(r.Header.Get("Accept-Encoding")) {
-			cf, err := h.open(rel + enc.ext)
+			cf, err := h.open(d, rel+enc.ext)
 			if err != nil {
 				continue
 			}

@@ -79,6 +79,18 @@ backend = "fastcgi"
 	if err := os.Rename(tmp, current); err != nil {
 		t.Fatal(err)
 	}
+	// The script and the files beside it switch at the same instant (one
+	// shared view of the root): once a page comes from release 2, so does
+	// the next static file, never one from release 1.
+	waitFor(t, 10*time.Second, "the embedded backend to run release 2", func() bool {
+		if _, page := get(t, s, "/"); string(page) != want("2")["/"] {
+			return false
+		}
+		if _, file := get(t, s, "/version.txt"); string(file) != want("2")["/version.txt"] {
+			t.Errorf("a page ran release 2, then GET /version.txt answered %q", file)
+		}
+		return true
+	})
 	waitFor(t, 10*time.Second, "both backends and the static files to serve release 2", func() bool { return check("2") })
 	for path, body := range want("2") {
 		if resp, got := get(t, s, path); string(got) != body {
