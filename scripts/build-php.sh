@@ -39,14 +39,18 @@ set -euo pipefail
 # (install steps, verification, ...): it forces a rebuild everywhere.
 RECIPE_VERSION=3
 # Debian source version this recipe was verified with. Used only to name the
-# expected build in logs; the version actually built is whatever bookworm main
-# serves (the highest one apt-cache showsrc lists) and is recorded in the stamp.
+# expected build in logs, and when apt lists no source at all; the version
+# actually built is the one Debian's php8.2 is installed at (security fixes
+# included, from bookworm-security), else the highest one the mirror
+# serves, and is recorded in the stamp.
 PHP_DEB_VERSION_PINNED="8.2.32-1~deb12u1"
 
 PREFIX="${PHP_PREFIX:-/usr/local/php-zts-embed}"
 PREFIX="${PREFIX%/}"
 WORK="${PHP_BUILD_DIR:-/var/cache/fe-php/php-build}"
 STAMP_FILE="$PREFIX/.fe-php-build-stamp"
+# Source versions apt listed but the mirror did not serve: not tried again.
+UNAVAILABLE_FILE="$PREFIX/.fe-php-src-unavailable"
 LOG="$WORK/build.log"
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # The ini files installed in $PREFIX/etc/mods-available (see php-conf/README.md).
@@ -310,12 +314,42 @@ CONF_HASH="$( (printf '%s\n' "${PHP_INI_SED[@]}"
     printf '%s\n' "$f"; cat "$f"; done) | hash12)"
 STAMP_KEY="r${RECIPE_VERSION}-f${FLAGS_HASH}-p${PATCH_HASH}-e${PECL_HASH}-c${CONF_HASH}"
 
+# distro_version: the version Debian's PHP (php8.2-common) is installed at,
+# "" if it is not installed.
+distro_version() {
+  dpkg-query -W -f='${db:Status-Abbrev}|${Version}\n' php8.2-common 2>/dev/null |
+    awk -F'|' '$1 ~ /^ii/ {print $2}'
+}
+
+# src_known PACKAGE VERSION: apt's lists have that source version (no
+# network).
+src_known() {
+  apt-cache showsrc "$1" 2>/dev/null | grep -x "Version: $2" >/dev/null  # not -q: SIGPIPE under pipefail
+}
+
+# has_src SUITE: apt has a deb-src entry for SUITE's main.
+has_src() { # has_src SUITE
+  apt-get indextargets --no-release-info --format '$(TARGET_OF)|$(RELEASE)|$(COMPONENT)' 2>/dev/null |
+    grep -x "deb-src|$1|main" >/dev/null  # not -q: an early exit would SIGPIPE apt under pipefail
+}
+
 # ---------------------------------------------------------------- fast path
 if [[ "${PHP_BUILD_FORCE:-0}" != 1 && -f "$STAMP_FILE" && -f "$PREFIX/lib/libphp.so" ]]; then
   current="$(head -n1 "$STAMP_FILE" 2>/dev/null || true)"
+  # The distribution's PHP, if installed: after a security update of it
+  # (apt upgrade) the embedded PHP follows, once apt knows its source.
+  distro="$(distro_version)"
   if [[ "$current" == "${STAMP_KEY}-v"* ]]; then
-    log "up to date ($current)"
-    exit 0
+    # Up to date unless apt may have that release's source: its list
+    # says so, or bookworm-security's sources are not configured yet (the
+    # build below adds them); and not if the mirror refused it before.
+    if [[ -z "$distro" || "$current" == *"-v$distro" ]] ||
+      grep -x "$distro" "$UNAVAILABLE_FILE" >/dev/null 2>&1 ||
+      { has_src bookworm-security && ! src_known php8.2 "$distro"; }; then
+      log "up to date ($current)"
+      exit 0
+    fi
+    log "Debian's php8.2 is at $distro, the embedded one at ${current##*-v}: rebuilding"
   fi
   log "stamp '$current' differs from '${STAMP_KEY}-v*': rebuilding"
 fi
@@ -355,18 +389,18 @@ apply_patches() {
   done
 }
 
-# ---------------------------------------------------------- deb-src entry
-has_bookworm_main_src() {
-  apt-get indextargets --no-release-info --format '$(TARGET_OF)|$(RELEASE)|$(COMPONENT)' 2>/dev/null |
-    grep -x 'deb-src|bookworm|main' >/dev/null  # not -q: an early exit would SIGPIPE apt under pipefail
-}
+# --------------------------------------------------------- deb-src entries
+# Sources for bookworm main and bookworm-security: PHP's security releases
+# reach Debian 12 through bookworm-security only, and the embedded PHP must
+# be the release the distribution's PHP-FPM runs, not the point release's.
 
-debian_mirror_uri() {
+# mirror_uri SUITE DEFAULT: the URI the binary packages of SUITE come from.
+mirror_uri() {
   local uri=""
   if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
     # deb822 paragraphs: first stanza with Types containing "deb" and Suites
-    # containing "bookworm" (as a word).
-    uri="$(awk -v RS='' '
+    # containing SUITE (as a word).
+    uri="$(awk -v RS='' -v suite="$1" '
       {
         types=""; suites=""; uris="";
         n = split($0, lines, "\n");
@@ -376,32 +410,44 @@ debian_mirror_uri() {
           if (l ~ /^[Ss]uites:/) { sub(/^[^:]*:[ \t]*/, "", l); suites = " " l " " }
           if (l ~ /^URIs:/)      { sub(/^[^:]*:[ \t]*/, "", l); uris = l }
         }
-        if (types ~ / deb / && suites ~ / bookworm / && uris != "") {
+        if (types ~ / deb / && index(suites, " " suite " ") && uris != "") {
           split(uris, u, /[ \t]+/); print u[1]; exit
         }
       }' /etc/apt/sources.list.d/debian.sources)"
   fi
   if [[ -z "$uri" ]]; then
     uri="$(apt-get indextargets --no-release-info --format '$(TARGET_OF)|$(RELEASE)|$(COMPONENT)|$(REPO_URI)' 2>/dev/null |
-      awk -F'|' '$1=="deb" && $2=="bookworm" && $3=="main" && !done {print $4; done=1}')"
+      awk -F'|' -v suite="$1" '$1=="deb" && $2==suite && $3=="main" && !done {print $4; done=1}')"
   fi
-  printf '%s\n' "${uri:-http://deb.debian.org/debian}"
+  uri="${uri:-$2}"
+  printf '%s\n' "${uri%/}"
 }
 
-if has_bookworm_main_src; then
-  log "deb-src for bookworm main already configured"
-else
-  uri="$(debian_mirror_uri)"
-  uri="${uri%/}"
-  log "adding deb-src for bookworm main ($uri) in /etc/apt/sources.list.d/fe-php-src.sources"
-  cat >/etc/apt/sources.list.d/fe-php-src.sources <<EOF
-# Added by fe-php scripts/build-php.sh: Debian sources, to build a ZTS embed PHP.
+src_stanzas=""
+for suite_default in "bookworm http://deb.debian.org/debian" "bookworm-security http://deb.debian.org/debian-security"; do
+  read -r suite default <<<"$suite_default"
+  if has_src "$suite"; then
+    log "deb-src for $suite main already configured"
+    continue
+  fi
+  uri="$(mirror_uri "$suite" "$default")"
+  log "adding deb-src for $suite main ($uri)"
+  src_stanzas+="
 Types: deb-src
 URIs: $uri
-Suites: bookworm
+Suites: $suite
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
+"
+done
+if [[ -n "$src_stanzas" ]]; then
+  # Appended: a machine that has this file from an earlier build keeps its
+  # bookworm stanza and gains the security one.
+  if [[ ! -s /etc/apt/sources.list.d/fe-php-src.sources ]]; then
+    # A new file: the comment right above the first stanza.
+    src_stanzas="# Added by fe-php scripts/build-php.sh: Debian sources, to build a ZTS embed PHP.${src_stanzas}"
+  fi
+  printf '%s' "$src_stanzas" >>/etc/apt/sources.list.d/fe-php-src.sources
 fi
 
 export DEBIAN_FRONTEND=noninteractive
@@ -424,32 +470,61 @@ src_version() {
 }
 
 # ------------------------------------------------------- source package
-DEB_VERSION="$(src_version php8.2)"
-if [[ -z "$DEB_VERSION" ]]; then
-  log "apt-cache showsrc php8.2 found nothing; falling back to pinned $PHP_DEB_VERSION_PINNED"
-  DEB_VERSION="$PHP_DEB_VERSION_PINNED"
-elif [[ "$DEB_VERSION" != "$PHP_DEB_VERSION_PINNED" ]]; then
-  log "note: apt serves php8.2 $DEB_VERSION (recipe verified with $PHP_DEB_VERSION_PINNED)"
+# Candidates: the version Debian's php8.2 is installed at (so that both
+# PHPs are the same release, security fixes included), then every other
+# version apt lists, highest first. The first whose source the mirror
+# serves is built; a mirror without bookworm-security's sources (some
+# proxies carry only binaries) falls back to the point release's, loudly.
+distro="$(distro_version)"
+candidates=()
+[[ -n "$distro" ]] && src_known php8.2 "$distro" && candidates+=("$distro")
+while read -r v; do
+  [[ -n "$v" && "$v" != "$distro" ]] && candidates+=("$v")
+done < <(apt-cache showsrc php8.2 2>/dev/null | awk '/^Package: /{ok=($2=="php8.2")} ok && /^Version: /{print $2}' |
+  sort -u | sort -rV)
+((${#candidates[@]} > 0)) || candidates=("$PHP_DEB_VERSION_PINNED")
+
+# fetch_source VERSION: the unpacked source of php8.2 VERSION in
+# $WORK/src/VERSION (kept from an earlier build if complete); fails if the
+# mirror does not serve it.
+fetch_source() {
+  local v="$1" up="${1#*:}"
+  up="${up%-*}"
+  local parent="$WORK/src/$v"
+  [[ -f "$parent/php8.2-$up/.fe-php-src-ok" ]] && return 0
+  log "fetching source: apt-get source php8.2=$v"
+  rm -rf "$parent"
+  mkdir -p "$parent"
+  printf '\n===== apt-get source php8.2=%s\n' "$v" >>"$LOG"
+  (cd "$parent" && apt-get source --only-source "php8.2=$v") >>"$LOG" 2>&1 || return 1
+  [[ -f "$parent/php8.2-$up/buildconf" ]] || die "unexpected source layout: $parent/php8.2-$up/buildconf missing"
+  touch "$parent/php8.2-$up/.fe-php-src-ok"
+}
+
+DEB_VERSION=""
+unavailable=()
+for v in "${candidates[@]}"; do
+  if fetch_source "$v"; then
+    DEB_VERSION="$v"
+    break
+  fi
+  log "the mirror does not serve php8.2 $v's source (see $LOG)"
+  unavailable+=("$v")
+done
+[[ -n "$DEB_VERSION" ]] || die "no php8.2 source could be fetched (tried ${candidates[*]})"
+if [[ -n "$distro" && "$DEB_VERSION" != "$distro" ]]; then
+  log "WARNING: Debian's php8.2 is at $distro, but its source is not available here: building $DEB_VERSION, which lacks the later releases' fixes. Add a deb-src entry that serves it and run again."
 fi
+[[ "$DEB_VERSION" == "$PHP_DEB_VERSION_PINNED" ]] ||
+  log "note: building php8.2 $DEB_VERSION (recipe verified with $PHP_DEB_VERSION_PINNED)"
 STAMP="${STAMP_KEY}-v${DEB_VERSION}"
 log "building php8.2 $DEB_VERSION (stamp $STAMP)"
 
 upstream="${DEB_VERSION#*:}"
 upstream="${upstream%-*}"
-SRC_PARENT="$WORK/src/$DEB_VERSION"
-SRC_DIR="$SRC_PARENT/php8.2-$upstream"
-if [[ -f "$SRC_DIR/.fe-php-src-ok" ]]; then
-  log "reusing source in $SRC_DIR"
-else
-  log "fetching source: apt-get source php8.2=$DEB_VERSION"
-  rm -rf "$SRC_PARENT"
-  mkdir -p "$SRC_PARENT"
-  (cd "$SRC_PARENT" && run_logged "apt-get source" apt-get source --only-source "php8.2=$DEB_VERSION")
-  [[ -f "$SRC_DIR/buildconf" ]] || die "unexpected source layout: $SRC_DIR/buildconf missing"
-  touch "$SRC_DIR/.fe-php-src-ok"
-  # Older source versions are of no further use.
-  find "$WORK/src" -mindepth 1 -maxdepth 1 -type d ! -name "$DEB_VERSION" -exec rm -rf {} +
-fi
+SRC_DIR="$WORK/src/$DEB_VERSION/php8.2-$upstream"
+# Older source versions are of no further use.
+find "$WORK/src" -mindepth 1 -maxdepth 1 -type d ! -name "$DEB_VERSION" -exec rm -rf {} +
 
 # ------------------------------------------------------------ build tree
 # The build tree depends on the flags, the patches and the source only: a
@@ -630,4 +705,9 @@ log "verified: ZTS, Debian's php.ini, $(ls "$PREFIX"/etc/conf.d | wc -l) modules
   printf '%s\n' "$STAMP"
   printf 'pecl: %s\n' "${PECL_BUILT[*]}"
 } >"$STAMP_FILE"
+if ((${#unavailable[@]} > 0)); then
+  printf '%s\n' "${unavailable[@]}" >"$UNAVAILABLE_FILE"
+else
+  rm -f "$UNAVAILABLE_FILE"
+fi
 log "installed $STAMP in $PREFIX (PHP $T_PHP s, PECL $T_PECL s, total $((SECONDS - T_START)) s)"
