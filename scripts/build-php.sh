@@ -317,7 +317,7 @@ STAMP_KEY="r${RECIPE_VERSION}-f${FLAGS_HASH}-p${PATCH_HASH}-e${PECL_HASH}-c${CON
 # distro_version: the version Debian's PHP (php8.2-common) is installed at,
 # "" if it is not installed.
 distro_version() {
-  dpkg-query -W -f='${db:Status-Abbrev}|${Version}\n' php8.2-common 2>/dev/null |
+  { dpkg-query -W -f='${db:Status-Abbrev}|${Version}\n' php8.2-common 2>/dev/null || true; } |
     awk -F'|' '$1 ~ /^ii/ {print $2}'
 }
 
@@ -344,7 +344,7 @@ if [[ "${PHP_BUILD_FORCE:-0}" != 1 && -f "$STAMP_FILE" && -f "$PREFIX/lib/libphp
     # says so, or bookworm-security's sources are not configured yet (the
     # build below adds them); and not if the mirror refused it before.
     if [[ -z "$distro" || "$current" == *"-v$distro" ]] ||
-      grep -x "$distro" "$UNAVAILABLE_FILE" >/dev/null 2>&1 ||
+      grep -Fx "$distro" "$UNAVAILABLE_FILE" >/dev/null 2>&1 ||
       { has_src bookworm-security && ! src_known php8.2 "$distro"; }; then
       log "up to date ($current)"
       exit 0
@@ -394,7 +394,8 @@ apply_patches() {
 # reach Debian 12 through bookworm-security only, and the embedded PHP must
 # be the release the distribution's PHP-FPM runs, not the point release's.
 
-# mirror_uri SUITE DEFAULT: the URI the binary packages of SUITE come from.
+# mirror_uri SUITE DEFAULT: the URI the binary packages of SUITE come from
+# (DEFAULT if apt has none).
 mirror_uri() {
   local uri=""
   if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
@@ -423,36 +424,48 @@ mirror_uri() {
   printf '%s\n' "${uri%/}"
 }
 
-src_stanzas=""
-for suite_default in "bookworm http://deb.debian.org/debian" "bookworm-security http://deb.debian.org/debian-security"; do
-  read -r suite default <<<"$suite_default"
-  if has_src "$suite"; then
-    log "deb-src for $suite main already configured"
-    continue
+# bookworm main's sources go in fe-php-src.sources (as before), bookworm-
+# security's in a file of their own, added only where apt already takes
+# bookworm-security's packages from a mirror (so that it likely serves
+# their sources too), and removed again if apt cannot read them: a source
+# list apt fails on would break every later apt-get update of the machine.
+SRC_MAIN_FILE=/etc/apt/sources.list.d/fe-php-src.sources
+SRC_SECURITY_FILE=/etc/apt/sources.list.d/fe-php-src-security.sources
+src_stanza() { # src_stanza URI SUITE
+  printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$1" "$2"
+}
+if has_src bookworm; then
+  log "deb-src for bookworm main already configured"
+else
+  uri="$(mirror_uri bookworm http://deb.debian.org/debian)"
+  log "adding deb-src for bookworm main ($uri) in $SRC_MAIN_FILE"
+  { echo "# Added by fe-php scripts/build-php.sh: Debian sources, to build a ZTS embed PHP."
+    src_stanza "$uri" bookworm; } >"$SRC_MAIN_FILE"
+fi
+added_security=""
+if has_src bookworm-security; then
+  log "deb-src for bookworm-security main already configured"
+else
+  uri="$(mirror_uri bookworm-security "")"
+  if [[ -n "$uri" ]]; then
+    log "adding deb-src for bookworm-security main ($uri) in $SRC_SECURITY_FILE"
+    { echo "# Added by fe-php scripts/build-php.sh: Debian's security sources, to build the ZTS embed PHP at the release Debian's PHP is at."
+      src_stanza "$uri" bookworm-security; } >"$SRC_SECURITY_FILE"
+    added_security=1
+  else
+    log "no bookworm-security packages configured: building from bookworm's sources only"
   fi
-  uri="$(mirror_uri "$suite" "$default")"
-  log "adding deb-src for $suite main ($uri)"
-  src_stanzas+="
-Types: deb-src
-URIs: $uri
-Suites: $suite
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-"
-done
-if [[ -n "$src_stanzas" ]]; then
-  # Appended: a machine that has this file from an earlier build keeps its
-  # bookworm stanza and gains the security one.
-  if [[ ! -s /etc/apt/sources.list.d/fe-php-src.sources ]]; then
-    # A new file: the comment right above the first stanza.
-    src_stanzas="# Added by fe-php scripts/build-php.sh: Debian sources, to build a ZTS embed PHP.${src_stanzas}"
-  fi
-  printf '%s' "$src_stanzas" >>/etc/apt/sources.list.d/fe-php-src.sources
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 log "apt-get update"
-run_logged "apt-get update" apt-get update
+if [[ -z "$added_security" ]]; then
+  run_logged "apt-get update" apt-get update
+elif ! apt-get update >>"$LOG" 2>&1; then
+  log "WARNING: apt-get update failed with bookworm-security's sources; removing $SRC_SECURITY_FILE"
+  rm -f "$SRC_SECURITY_FILE"
+  run_logged "apt-get update" apt-get update
+fi
 log "installing build dependencies"
 run_logged "apt-get install" apt-get install -y --no-install-recommends \
   -o DPkg::Lock::Timeout=600 "${BUILD_DEPS[@]}"
@@ -485,35 +498,50 @@ done < <(apt-cache showsrc php8.2 2>/dev/null | awk '/^Package: /{ok=($2=="php8.
 ((${#candidates[@]} > 0)) || candidates=("$PHP_DEB_VERSION_PINNED")
 
 # fetch_source VERSION: the unpacked source of php8.2 VERSION in
-# $WORK/src/VERSION (kept from an earlier build if complete); fails if the
-# mirror does not serve it.
+# $WORK/src/VERSION (kept from an earlier build if complete). Returns 1 if
+# the mirror answers 404 for it; any other failure (the network, a full
+# disk) ends the script, so that a passing problem never makes it settle
+# for an older release.
 fetch_source() {
   local v="$1" up="${1#*:}"
   up="${up%-*}"
-  local parent="$WORK/src/$v"
+  local parent="$WORK/src/$v" out
   [[ -f "$parent/php8.2-$up/.fe-php-src-ok" ]] && return 0
   log "fetching source: apt-get source php8.2=$v"
   rm -rf "$parent"
   mkdir -p "$parent"
   printf '\n===== apt-get source php8.2=%s\n' "$v" >>"$LOG"
-  (cd "$parent" && apt-get source --only-source "php8.2=$v") >>"$LOG" 2>&1 || return 1
+  if ! out="$(cd "$parent" && apt-get source --only-source "php8.2=$v" 2>&1)"; then
+    printf '%s\n' "$out" >>"$LOG"
+    rm -rf "$parent"
+    grep -F "404  Not Found" <<<"$out" >/dev/null && return 1
+    printf 'php-zts-embed: ERROR: apt-get source php8.2=%s failed:\n%s\n' "$v" "$(tail -n 20 <<<"$out")" >&2
+    exit 1
+  fi
+  printf '%s\n' "$out" >>"$LOG"
   [[ -f "$parent/php8.2-$up/buildconf" ]] || die "unexpected source layout: $parent/php8.2-$up/buildconf missing"
   touch "$parent/php8.2-$up/.fe-php-src-ok"
 }
 
 DEB_VERSION=""
 unavailable=()
+if [[ -n "$distro" && "${candidates[0]}" != "$distro" ]]; then
+  # apt lists no source for the installed release at all (e.g. its
+  # security sources could not be added): as good as a 404, not retried.
+  log "apt lists no source for php8.2 $distro, the release Debian's PHP is at"
+  unavailable+=("$distro")
+fi
 for v in "${candidates[@]}"; do
   if fetch_source "$v"; then
     DEB_VERSION="$v"
     break
   fi
-  log "the mirror does not serve php8.2 $v's source (see $LOG)"
+  log "the mirror does not serve php8.2 $v's source (404; see $LOG)"
   unavailable+=("$v")
 done
 [[ -n "$DEB_VERSION" ]] || die "no php8.2 source could be fetched (tried ${candidates[*]})"
 if [[ -n "$distro" && "$DEB_VERSION" != "$distro" ]]; then
-  log "WARNING: Debian's php8.2 is at $distro, but its source is not available here: building $DEB_VERSION, which lacks the later releases' fixes. Add a deb-src entry that serves it and run again."
+  log "WARNING: Debian's php8.2 is at $distro, but its source is not available here: building $DEB_VERSION, which lacks the later releases' fixes. Add a deb-src entry that serves it, then run again with PHP_BUILD_FORCE=1 (this release is not tried again without it: $UNAVAILABLE_FILE)."
 fi
 [[ "$DEB_VERSION" == "$PHP_DEB_VERSION_PINNED" ]] ||
   log "note: building php8.2 $DEB_VERSION (recipe verified with $PHP_DEB_VERSION_PINNED)"
@@ -525,6 +553,27 @@ upstream="${upstream%-*}"
 SRC_DIR="$WORK/src/$DEB_VERSION/php8.2-$upstream"
 # Older source versions are of no further use.
 find "$WORK/src" -mindepth 1 -maxdepth 1 -type d ! -name "$DEB_VERSION" -exec rm -rf {} +
+
+# pecl_fetch PKG: the unpacked source of Debian's source package PKG at the
+# highest version apt has; sets ver and src_parent ($WORK/pecl-src/PKG/VER).
+pecl_fetch() {
+  ver="$(src_version "$1")"
+  [[ -n "$ver" ]] || die "apt-cache showsrc $1 found nothing"
+  src_parent="$WORK/pecl-src/$1/$ver"
+  if [[ ! -f "$src_parent/.fe-php-src-ok" ]]; then
+    log "fetching source: apt-get source $1=$ver"
+    rm -rf "$WORK/pecl-src/$1"
+    mkdir -p "$src_parent"
+    (cd "$src_parent" && run_logged "apt-get source $1" apt-get source --only-source "$1=$ver")
+    touch "$src_parent/.fe-php-src-ok"
+  fi
+}
+# Every source is fetched before the previous install is removed, so that a
+# mirror that fails leaves the installed PHP as it was.
+for entry in "${PECL[@]}"; do
+  read -r pkg _ <<<"$entry"
+  pecl_fetch "$pkg"
+done
 
 # ------------------------------------------------------------ build tree
 # The build tree depends on the flags, the patches and the source only: a
@@ -594,16 +643,7 @@ T_PECL=$SECONDS
 PECL_BUILT=()
 for entry in "${PECL[@]}"; do
   read -r pkg ext flags <<<"$entry"
-  ver="$(src_version "$pkg")"
-  [[ -n "$ver" ]] || die "apt-cache showsrc $pkg found nothing"
-  src_parent="$WORK/pecl-src/$pkg/$ver"
-  if [[ ! -f "$src_parent/.fe-php-src-ok" ]]; then
-    log "fetching source: apt-get source $pkg=$ver"
-    rm -rf "$WORK/pecl-src/$pkg"
-    mkdir -p "$src_parent"
-    (cd "$src_parent" && run_logged "apt-get source $pkg" apt-get source --only-source "$pkg=$ver")
-    touch "$src_parent/.fe-php-src-ok"
-  fi
+  pecl_fetch "$pkg"
   # Debian's PECL source packages hold one directory per upstream version
   # (e.g. redis-4.3.0 for PHP 5, redis-5.3.7 for PHP 7 and 8); package.xml
   # names the one for current PHP, as Debian's dh-php picks it.
