@@ -116,8 +116,9 @@ func (r *Root) refresh() {
 	if now < next || !r.next.CompareAndSwap(next, now+int64(time.Second)) {
 		return
 	}
+	seen := r.cur.Load()
 	resolved, err := filepath.EvalSymlinks(r.path)
-	if err != nil || resolved == r.cur.Load().Path {
+	if err != nil || resolved == seen.Path {
 		return
 	}
 	d, err := openDir(resolved)
@@ -126,11 +127,13 @@ func (r *Root) refresh() {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
+	// A resolution slower than a second may finish after a later one:
+	// the older answer must not replace the newer.
+	if r.closed || !r.cur.CompareAndSwap(seen, d) {
 		d.file.Close()
 		return
 	}
-	old := r.cur.Swap(d)
+	old := seen
 	// A request that took the old Dir just before the swap may still use
 	// its descriptor: close it only when no request can, so that the
 	// number is never reused under one.
