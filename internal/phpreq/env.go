@@ -136,7 +136,7 @@ func (rs *Resolver) Env(r *http.Request, t *Target, contentLength int64) (*Env, 
 
 	root := t.Root
 	if root == "" {
-		root = rs.current().root
+		root = rs.current().dir.Path
 	}
 	e.add("DOCUMENT_ROOT", root)
 	e.add("SCRIPT_FILENAME", t.ScriptFilename)

@@ -53,8 +53,6 @@ type Options struct {
 // their CGI environment. It is safe for concurrent use.
 type Resolver struct {
 	opts Options
-	// root is the cleaned absolute DocumentRoot as configured.
-	root string
 	// front is the front controller's URL path, "" if there is none.
 	front string
 	// dir follows the root through its symlinks; view is what requests
@@ -73,16 +71,17 @@ type Resolver struct {
 // request arrives, so that OPcache (which caches by path, even without
 // validate_timestamps) runs the new release after a switch.
 type rootView struct {
-	dir *docroot.Dir // what the view was made of
-	// root is DOCUMENT_ROOT; prefix is what a URL path is appended to for
-	// a file name: root, or "" when root is "/".
-	root, prefix string
+	// dir is what the view was made of: dir.Path is DOCUMENT_ROOT.
+	dir *docroot.Dir
+	// prefix is what a URL path is appended to for a file name: dir.Path,
+	// or "" when that is "/".
+	prefix string
 	// frontFile is the front controller's file name, "" if none.
 	frontFile string
 }
 
 func (rs *Resolver) newView(d *docroot.Dir) *rootView {
-	v := &rootView{dir: d, root: d.Path, prefix: strings.TrimSuffix(d.Path, "/")}
+	v := &rootView{dir: d, prefix: strings.TrimSuffix(d.Path, "/")}
 	if rs.front != "" {
 		v.frontFile = v.prefix + rs.front
 	}
@@ -119,7 +118,7 @@ func NewResolver(opts Options) (*Resolver, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return nil, fmt.Errorf("phpreq: document root %q: not a directory", root)
 	}
-	rs := &Resolver{opts: opts, root: root}
+	rs := &Resolver{opts: opts}
 	rs.opts.DocumentRoot = root
 	if opts.IndexFiles == nil {
 		rs.opts.IndexFiles = []string{"index.php"}
@@ -161,7 +160,7 @@ func (rs *Resolver) Close() error {
 
 // DocumentRoot returns the document root requests see now: the
 // configured one with its symlinks resolved.
-func (rs *Resolver) DocumentRoot() string { return rs.current().root }
+func (rs *Resolver) DocumentRoot() string { return rs.current().dir.Path }
 
 // FrontController returns the front controller's URL path ("/index.php"),
 // "" if there is none.
@@ -274,7 +273,7 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 		}
 		if i-start > len(".php") && p[i-4:i] == ".php" {
 			if m, ok := statMode(full[:n+i]); ok && m == unix.S_IFREG {
-				return Target{Kind: Script, ScriptName: p[:i], ScriptFilename: full[:n+i], PathInfo: p[i:], Root: v.root}
+				return Target{Kind: Script, ScriptName: p[:i], ScriptFilename: full[:n+i], PathInfo: p[i:], Root: v.dir.Path}
 			}
 		}
 		start = i + 1
@@ -285,7 +284,7 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 	case !ok:
 	case m == unix.S_IFREG:
 		if strings.HasSuffix(p, ".php") {
-			return Target{Kind: Script, ScriptName: p, ScriptFilename: full, Root: v.root}
+			return Target{Kind: Script, ScriptName: p, ScriptFilename: full, Root: v.dir.Path}
 		}
 		if IsPHPSource(p) {
 			return Target{Kind: Forbidden}
@@ -302,7 +301,7 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 			}
 			switch {
 			case strings.HasSuffix(name, ".php"):
-				return Target{Kind: Script, ScriptName: idx[n:], ScriptFilename: idx, Root: v.root}
+				return Target{Kind: Script, ScriptName: idx[n:], ScriptFilename: idx, Root: v.dir.Path}
 			case !IsPHPSource(name):
 				return Target{Kind: Static, ScriptName: idx[n:], ScriptFilename: idx}
 			}
@@ -316,7 +315,7 @@ func (rs *Resolver) Resolve(r *http.Request) Target {
 func (rs *Resolver) frontController(v *rootView) Target {
 	if v.frontFile != "" {
 		if m, ok := statMode(v.frontFile); ok && m == unix.S_IFREG {
-			return Target{Kind: Script, ScriptName: rs.front, ScriptFilename: v.frontFile, Root: v.root}
+			return Target{Kind: Script, ScriptName: rs.front, ScriptFilename: v.frontFile, Root: v.dir.Path}
 		}
 	}
 	return Target{Kind: NotFound}
