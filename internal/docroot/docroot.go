@@ -133,12 +133,11 @@ func (r *Root) refresh() {
 		d.file.Close()
 		return
 	}
-	old := seen
 	// A request that took the old Dir just before the swap may still use
 	// its descriptor: close it only when no request can, so that the
 	// number is never reused under one.
-	r.old = append(r.old, old.file)
-	time.AfterFunc(time.Minute, func() { r.closeOld(old.file) })
+	r.old = append(r.old, seen.file)
+	time.AfterFunc(time.Minute, func() { r.closeOld(seen.file) })
 	r.log.Info("document root changed", slog.String("root", r.path), slog.String("now", resolved))
 }
 
