@@ -42,6 +42,13 @@ type smallCache struct {
 
 	// now is the clock that tells a settled file; tests move it on.
 	now func() time.Time
+
+	// remote holds the devices (st_dev) found not to be local file
+	// systems, so that their files, never cached, do not pay an fstatfs
+	// (on NFS a round trip to the server) at every request. Only the
+	// "not local" answer is kept: a device number reused later can cost
+	// a cached copy, never serve a stale one.
+	remote sync.Map
 }
 
 // settleTime is how old a file's last change (ctime) must be before the
@@ -180,8 +187,15 @@ func (h *Handler) remember(rel string, f *file, body []byte, hdr http.Header) {
 	if !h.cache.settled(f.st.Ctim) {
 		return
 	}
+	if _, ok := h.cache.remote.Load(f.st.Dev); ok {
+		return
+	}
 	var fs unix.Statfs_t
-	if unix.Fstatfs(f.fd, &fs) != nil || !localFSType(int64(fs.Type)) {
+	if unix.Fstatfs(f.fd, &fs) != nil {
+		return
+	}
+	if !localFSType(int64(fs.Type)) {
+		h.cache.remote.Store(f.st.Dev, struct{}{})
 		return
 	}
 	h.cache.put(rel, &cachedFile{

@@ -286,3 +286,30 @@ func TestHeadHasGetsHeaders(t *testing.T) {
 		}
 	}
 }
+
+// A device found not to be local is remembered: its files are served,
+// never cached, without asking the file system again.
+func TestSmallCacheSkipsRemoteDevices(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "a.txt")
+	os.WriteFile(p, []byte("remote"), 0o644)
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	settle(h)
+	h.cache.remote.Store(st.Dev, struct{}{}) // as if fstatfs had said NFS
+	for i := range 2 {
+		if code, body := getBody(t, h, "/a.txt"); code != 200 || body != "remote" {
+			t.Fatalf("GET %d: %d %q", i, code, body)
+		}
+	}
+	if h.cache.get("a.txt") != nil {
+		t.Error("a file on a device known not to be local was cached")
+	}
+}
