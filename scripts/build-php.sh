@@ -321,10 +321,31 @@ distro_version() {
     awk -F'|' '$1 ~ /^ii/ {print $2}'
 }
 
-# src_known PACKAGE VERSION: apt's lists have that source version (no
-# network).
+# src_versions PACKAGE: the versions of source package PACKAGE in apt's
+# lists (no network), highest first in dpkg's order.
+src_versions() {
+  local v i sorted=()
+  while read -r v; do
+    [[ -n "$v" ]] || continue
+    for ((i = 0; i < ${#sorted[@]}; i++)); do
+      [[ "$v" == "${sorted[i]}" ]] && continue 2
+      dpkg --compare-versions "$v" gt "${sorted[i]}" && break
+    done
+    sorted=("${sorted[@]:0:i}" "$v" "${sorted[@]:i}")
+  done < <(apt-cache showsrc "$1" 2>/dev/null | awk -v p="$1" '/^Package: /{ok=($2==p)} ok && /^Version: /{print $2}')
+  ((${#sorted[@]} == 0)) || printf '%s\n' "${sorted[@]}"
+}
+
+# src_version PACKAGE: the highest of them ("" if none).
+src_version() {
+  local vs
+  vs="$(src_versions "$1")"
+  printf '%s\n' "${vs%%$'\n'*}"
+}
+
+# src_known PACKAGE VERSION: apt's lists have that source version.
 src_known() {
-  apt-cache showsrc "$1" 2>/dev/null | grep -x "Version: $2" >/dev/null  # not -q: SIGPIPE under pipefail
+  src_versions "$1" | grep -Fx "$2" >/dev/null  # not -q: SIGPIPE under pipefail
 }
 
 # has_src SUITE: apt has a deb-src entry for SUITE's main.
@@ -470,18 +491,6 @@ log "installing build dependencies"
 run_logged "apt-get install" apt-get install -y --no-install-recommends \
   -o DPkg::Lock::Timeout=600 "${BUILD_DEPS[@]}"
 
-# src_version PACKAGE: the highest version of a source package apt serves.
-src_version() {
-  local v best=""
-  while read -r v; do
-    [[ -n "$v" ]] || continue
-    if [[ -z "$best" ]] || dpkg --compare-versions "$v" gt "$best"; then
-      best="$v"
-    fi
-  done < <(apt-cache showsrc "$1" 2>/dev/null | awk -v p="$1" '/^Package: /{ok=($2==p)} ok && /^Version: /{print $2}')
-  printf '%s\n' "$best"
-}
-
 # ------------------------------------------------------- source package
 # Candidates: the version Debian's php8.2 is installed at (so that both
 # PHPs are the same release, security fixes included), then every other
@@ -492,35 +501,40 @@ distro="$(distro_version)"
 candidates=()
 [[ -n "$distro" ]] && src_known php8.2 "$distro" && candidates+=("$distro")
 while read -r v; do
-  [[ -n "$v" && "$v" != "$distro" ]] && candidates+=("$v")
-done < <(apt-cache showsrc php8.2 2>/dev/null | awk '/^Package: /{ok=($2=="php8.2")} ok && /^Version: /{print $2}' |
-  sort -u | sort -rV)
+  [[ "$v" != "$distro" ]] && candidates+=("$v")
+done < <(src_versions php8.2)
 ((${#candidates[@]} > 0)) || candidates=("$PHP_DEB_VERSION_PINNED")
 
+# apt_source PACKAGE VERSION DIR: Debian's source package PACKAGE at
+# VERSION, unpacked in DIR (emptied first) by apt-get source, with
+# DIR/.fe-php-src-ok once complete. Returns 1 if the mirror answers 404 for
+# it; any other failure (the network, a full disk) ends the script, so
+# that a passing problem never makes the build settle for another version.
+apt_source() {
+  local out
+  log "fetching source: apt-get source $1=$2"
+  rm -rf "$3"
+  mkdir -p "$3"
+  printf '\n===== apt-get source %s=%s\n' "$1" "$2" >>"$LOG"
+  if ! out="$(cd "$3" && apt-get source --only-source "$1=$2" 2>&1)"; then
+    printf '%s\n' "$out" >>"$LOG"
+    rm -rf "$3"
+    grep -F "404  Not Found" <<<"$out" >/dev/null && return 1
+    die "apt-get source $1=$2 failed:
+$(tail -n 20 <<<"$out")"
+  fi
+  printf '%s\n' "$out" >>"$LOG"
+  touch "$3/.fe-php-src-ok"
+}
+
 # fetch_source VERSION: the unpacked source of php8.2 VERSION in
-# $WORK/src/VERSION (kept from an earlier build if complete). Returns 1 if
-# the mirror answers 404 for it; any other failure (the network, a full
-# disk) ends the script, so that a passing problem never makes it settle
-# for an older release.
+# $WORK/src/VERSION (kept from an earlier build if complete); 1 on a 404.
 fetch_source() {
   local v="$1" up="${1#*:}"
   up="${up%-*}"
-  local parent="$WORK/src/$v" out
-  [[ -f "$parent/php8.2-$up/.fe-php-src-ok" ]] && return 0
-  log "fetching source: apt-get source php8.2=$v"
-  rm -rf "$parent"
-  mkdir -p "$parent"
-  printf '\n===== apt-get source php8.2=%s\n' "$v" >>"$LOG"
-  if ! out="$(cd "$parent" && apt-get source --only-source "php8.2=$v" 2>&1)"; then
-    printf '%s\n' "$out" >>"$LOG"
-    rm -rf "$parent"
-    grep -F "404  Not Found" <<<"$out" >/dev/null && return 1
-    printf 'php-zts-embed: ERROR: apt-get source php8.2=%s failed:\n%s\n' "$v" "$(tail -n 20 <<<"$out")" >&2
-    exit 1
-  fi
-  printf '%s\n' "$out" >>"$LOG"
-  [[ -f "$parent/php8.2-$up/buildconf" ]] || die "unexpected source layout: $parent/php8.2-$up/buildconf missing"
-  touch "$parent/php8.2-$up/.fe-php-src-ok"
+  [[ -f "$WORK/src/$v/.fe-php-src-ok" ]] && return 0
+  apt_source php8.2 "$v" "$WORK/src/$v" || return 1
+  [[ -f "$WORK/src/$v/php8.2-$up/buildconf" ]] || die "unexpected source layout: $WORK/src/$v/php8.2-$up/buildconf missing"
 }
 
 DEB_VERSION=""
@@ -561,11 +575,8 @@ pecl_fetch() {
   [[ -n "$ver" ]] || die "apt-cache showsrc $1 found nothing"
   src_parent="$WORK/pecl-src/$1/$ver"
   if [[ ! -f "$src_parent/.fe-php-src-ok" ]]; then
-    log "fetching source: apt-get source $1=$ver"
-    rm -rf "$WORK/pecl-src/$1"
-    mkdir -p "$src_parent"
-    (cd "$src_parent" && run_logged "apt-get source $1" apt-get source --only-source "$1=$ver")
-    touch "$src_parent/.fe-php-src-ok"
+    rm -rf "$WORK/pecl-src/$1" # other versions
+    apt_source "$1" "$ver" "$src_parent" || die "the mirror does not serve $1 $ver's source (404; see $LOG)"
   fi
 }
 # Every source is fetched before the previous install is removed, so that a
